@@ -1,0 +1,109 @@
+"""API clients: who may ask for tokens, for which accounts and scopes. Secrets are argon2id hashes."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import orjson
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from patron import ids, tables
+from patron.timefmt import format_utc, utcnow
+
+SCOPES = ("crm:read", "crm:write")
+DEFAULT_CHANNEL = 10000
+
+_hasher = PasswordHasher()
+# Verifying against this keeps an unknown client_id as slow as a wrong secret.
+_DUMMY_HASH = _hasher.hash("patron-unknown-client")
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    name: str
+    scope: tuple[str, ...]
+    accounts: tuple[str, ...]
+    channel: int
+    revoked: bool
+
+
+def _client(row: object) -> Client:
+    return Client(
+        client_id=row.client_id,  # type: ignore[attr-defined]
+        name=row.name,  # type: ignore[attr-defined]
+        scope=tuple(row.scope.split()),  # type: ignore[attr-defined]
+        accounts=tuple(orjson.loads(row.accounts)),  # type: ignore[attr-defined]
+        channel=row.channel,  # type: ignore[attr-defined]
+        revoked=row.revoked is not None,  # type: ignore[attr-defined]
+    )
+
+
+async def create(
+    conn: AsyncConnection,
+    *,
+    accounts: list[str],
+    scope: list[str],
+    channel: int = DEFAULT_CHANNEL,
+    name: str = "",
+) -> tuple[Client, str]:
+    """Create a client; the secret is returned here once and only its hash is kept."""
+    client_id = ids.new_id()
+    secret = secrets.token_urlsafe(32)
+    ordered_scope = [s for s in SCOPES if s in scope]
+    await conn.execute(
+        tables.api_clients.insert().values(
+            client_id=client_id,
+            name=name or client_id,
+            secret_hash=_hasher.hash(secret),
+            scope=" ".join(ordered_scope),
+            accounts=orjson.dumps(list(dict.fromkeys(accounts))).decode(),
+            channel=channel,
+            created=format_utc(utcnow()),
+            revoked=None,
+        )
+    )
+    client = Client(client_id, name or client_id, tuple(ordered_scope), tuple(dict.fromkeys(accounts)), channel, False)
+    return client, secret
+
+
+async def get(conn: AsyncConnection, client_id: str) -> tuple[Client, str] | None:
+    """The client and its secret hash."""
+    row = (
+        await conn.execute(select(tables.api_clients).where(tables.api_clients.c.client_id == client_id))
+    ).first()
+    return (_client(row), row.secret_hash) if row is not None else None
+
+
+def verify_secret(found: tuple[Client, str] | None, secret: str) -> Client | None:
+    """The client if the secret is right and the client is not revoked (slow by design)."""
+    client, stored_hash = found if found is not None else (None, _DUMMY_HASH)
+    try:
+        ok = _hasher.verify(stored_hash, secret)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or client is None or client.revoked:
+        return None
+    return client
+
+
+async def is_active(conn: AsyncConnection, client_id: str) -> bool:
+    revoked = (
+        await conn.execute(
+            select(tables.api_clients.c.revoked).where(tables.api_clients.c.client_id == client_id)
+        )
+    ).first()
+    return revoked is not None and revoked[0] is None
+
+
+async def revoke(conn: AsyncConnection, client_id: str) -> bool:
+    result = await conn.execute(
+        update(tables.api_clients)
+        .where(tables.api_clients.c.client_id == client_id, tables.api_clients.c.revoked.is_(None))
+        .values(revoked=format_utc(utcnow()))
+    )
+    return bool(result.rowcount)

@@ -1,0 +1,126 @@
+"""Access tokens: HS256 JWTs signed with keys kept in the database, so every process that
+shares the database verifies every other process's tokens. Each token names its key (kid)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+import jwt
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from patron import tables
+from patron.auth.clients import Client
+from patron.timefmt import format_utc, utcnow
+
+ISSUER = "patron"
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The verified caller of a /crm request."""
+
+    client_id: str
+    scope: frozenset[str]
+    accounts: frozenset[str]
+    channel: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    expires_at: int
+    scope: str
+
+
+class SigningKeys:
+    """Signing keys by kid, cached in the process; keys never change once written."""
+
+    def __init__(self) -> None:
+        self._secrets: dict[str, bytes] = {}
+
+    async def current(self, conn: AsyncConnection) -> tuple[str, bytes]:
+        row = (
+            await conn.execute(
+                select(tables.signing_keys.c.kid, tables.signing_keys.c.secret)
+                .order_by(tables.signing_keys.c.created.desc(), tables.signing_keys.c.kid.desc())
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return await self.rotate(conn)
+        self._secrets[row.kid] = row.secret
+        return row.kid, row.secret
+
+    async def find(self, conn_factory: object, kid: str) -> bytes | None:
+        cached = self._secrets.get(kid)
+        if cached is not None:
+            return cached
+        async with conn_factory.read() as conn:  # type: ignore[attr-defined]
+            row = (
+                await conn.execute(select(tables.signing_keys.c.secret).where(tables.signing_keys.c.kid == kid))
+            ).first()
+        if row is None:
+            return None
+        self._secrets[kid] = row.secret
+        return row.secret
+
+    async def rotate(self, conn: AsyncConnection) -> tuple[str, bytes]:
+        """Add a new key that signs from now on; older keys keep verifying their tokens."""
+        kid, secret = secrets.token_hex(8), secrets.token_bytes(32)
+        await conn.execute(tables.signing_keys.insert().values(kid=kid, secret=secret, created=format_utc(utcnow())))
+        self._secrets[kid] = secret
+        return kid, secret
+
+
+def issue(client: Client, *, kid: str, secret: bytes, ttl_seconds: int, scope: tuple[str, ...]) -> IssuedToken:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "sub": client.client_id,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_seconds,
+        "jti": secrets.token_hex(8),
+        "scope": " ".join(scope),
+        "accounts": list(client.accounts),
+        "channel": client.channel,
+    }
+    token = jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"kid": kid})
+    return IssuedToken(token, ttl_seconds, now + ttl_seconds, claims["scope"])
+
+
+def unverified_kid(token: str) -> str | None:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return None
+    kid = header.get("kid")
+    return kid if isinstance(kid, str) and header.get("alg") == ALGORITHM else None
+
+
+def verify(token: str, secret: bytes) -> Principal | None:
+    """The principal a token names, or None for any token that is not valid right now."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "nbf", "sub", "iss"]},
+        )
+    except jwt.PyJWTError:
+        return None
+    scope, accounts, channel = claims.get("scope"), claims.get("accounts"), claims.get("channel")
+    if not isinstance(scope, str) or not isinstance(accounts, list) or not isinstance(channel, int):
+        return None
+    return Principal(
+        client_id=str(claims["sub"]),
+        scope=frozenset(scope.split()),
+        accounts=frozenset(a for a in accounts if isinstance(a, str)),
+        channel=channel,
+    )

@@ -1,0 +1,64 @@
+"""Reading and validating request bodies, after the caller is authenticated.
+
+Order of refusals: 415 not JSON, 413 over 1 MiB, 400 malformed JSON, 422 invalid fields."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.requests import Request
+
+from patron.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed, pydantic_errors
+
+MAX_BODY_BYTES = 1024 * 1024
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+async def read_bytes(request: Request) -> bytes:
+    """The raw body, refused with 413 as soon as it passes the limit."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request) -> Any:
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise UnsupportedMediaType()
+    raw = await read_bytes(request)
+    if not raw.strip():
+        raise InvalidJson("The request body is empty; send a JSON document.")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJson(f"The request body is not valid JSON: {exc.msg} at character {exc.pos}.") from None
+
+
+def validate(model: type[M], data: Any, *, context: dict[str, Any] | None = None) -> M:
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ValidationFailed(pydantic_errors(exc, ("body",))) from None
+
+
+def validate_as(adapter: TypeAdapter[T], data: Any, *, context: dict[str, Any] | None = None) -> T:
+    try:
+        return adapter.validate_python(data, context=context, strict=True)
+    except ValidationError as exc:
+        raise ValidationFailed(pydantic_errors(exc, ("body",))) from None

@@ -1,0 +1,48 @@
+"""Settings, read once from the environment (prefix ``PATRON_``)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PATRON_", extra="ignore")
+
+    database_url: str = "sqlite:///./patron.db"
+    token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    rate_limit_per_second: float = Field(default=50, ge=0)
+    rate_limit_burst: int = Field(default=100, ge=0)
+    metrics: bool = True
+    pool_size: int = Field(default=10, ge=1)
+    pool_max_overflow: int = Field(default=10, ge=0)
+    # How long a write waits for the database lock (SQLite) before answering 503.
+    busy_timeout_ms: int = Field(default=5000, ge=0)
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    log_level: str = "INFO"
+    access_log: bool = True
+
+    @cached_property
+    def async_database_url(self) -> str:
+        """The SQLAlchemy URL with the async driver Patron uses for each database."""
+        url = self.database_url
+        for prefix, driver in (
+            ("sqlite://", "sqlite+aiosqlite://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+        ):
+            if url.startswith(prefix):
+                return driver + url[len(prefix) :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.async_database_url.startswith("sqlite")
+
+    @property
+    def rate_limit_enabled(self) -> bool:
+        # Either number at 0 turns the limit off.
+        return self.rate_limit_per_second > 0 and self.rate_limit_burst > 0
