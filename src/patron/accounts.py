@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,7 +16,9 @@ class AccountExists(Exception):
     pass
 
 
-async def create(conn: AsyncConnection, *, name: str, account_id: str | None = None, default_country: str | None = None) -> dict[str, str | None]:
+async def create(
+    conn: AsyncConnection, *, name: str, account_id: str | None = None, default_country: str | None = None
+) -> dict[str, Any]:
     account_id = account_id or ids.new_id()
     try:
         async with conn.begin_nested():
@@ -29,9 +33,7 @@ async def create(conn: AsyncConnection, *, name: str, account_id: str | None = N
 
 
 async def existing(conn: AsyncConnection, account_ids: list[str]) -> set[str]:
-    rows = await conn.execute(
-        select(tables.accounts.c.account_id).where(tables.accounts.c.account_id.in_(account_ids))
-    )
+    rows = await conn.execute(select(tables.accounts.c.account_id).where(tables.accounts.c.account_id.in_(account_ids)))
     return {row.account_id for row in rows}
 
 

@@ -143,7 +143,11 @@ def clients_create(account_ids: tuple[str, ...], scopes: tuple[str, ...], channe
             if missing:
                 _fail(f"no such account: {', '.join(sorted(missing))}")
             client, secret = await clients_service.create(
-                conn, accounts=list(account_ids), scope=list(scopes or clients_service.SCOPES), channel=channel, name=name
+                conn,
+                accounts=list(account_ids),
+                scope=list(scopes or clients_service.SCOPES),
+                channel=channel,
+                name=name,
             )
         return {
             "client_id": client.client_id,
@@ -211,7 +215,9 @@ def orders_import(source: Any, account_id: str | None, batch_size: int) -> None:
     show_progress = sys.stderr.isatty()
 
     async def work(database: Database) -> dict[str, Any]:
-        return await import_orders(database, source, account_id=account_id, batch_size=batch_size, progress=show_progress)
+        return await import_orders(
+            database, source, account_id=account_id, batch_size=batch_size, progress=show_progress
+        )
 
     summary = _run(work)
     _print(summary)
@@ -233,7 +239,9 @@ def demo_data(account_id: str | None, customers: int, orders_per_customer: int, 
     upgrade(Settings().database_url)
 
     async def work(database: Database) -> dict[str, Any]:
-        return await fill(database, account_id=account_id, customers=customers, orders_per_customer=orders_per_customer, seed=seed)
+        return await fill(
+            database, account_id=account_id, customers=customers, orders_per_customer=orders_per_customer, seed=seed
+        )
 
     _print(_run(work))
 

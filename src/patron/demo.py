@@ -16,13 +16,59 @@ from patron.db import Database
 from patron.orders import service as orders
 from patron.orders.schemas import OrderCreate
 
-FIRST = ["Ana", "Bram", "Chloé", "Dries", "Emma", "Finn", "Giulia", "Hugo", "Inès", "Jonas", "Kaat", "Lars",
-         "Marie", "Noah", "Olivia", "Pieter", "Rania", "Sofia", "Tom", "Zoë", "Ahmed", "Lucas", "Yara", "Mila"]
-LAST = ["Peeters", "Janssens", "Maes", "Jacobs", "Mertens", "Willems", "Claes", "Goossens", "Wouters",
-        "De Smet", "Dubois", "Lambert", "Martin", "Dupont", "El Amrani", "Nguyen", "Rossi", "Müller"]
+FIRST = [
+    "Ana",
+    "Bram",
+    "Chloé",
+    "Dries",
+    "Emma",
+    "Finn",
+    "Giulia",
+    "Hugo",
+    "Inès",
+    "Jonas",
+    "Kaat",
+    "Lars",
+    "Marie",
+    "Noah",
+    "Olivia",
+    "Pieter",
+    "Rania",
+    "Sofia",
+    "Tom",
+    "Zoë",
+    "Ahmed",
+    "Lucas",
+    "Yara",
+    "Mila",
+]
+LAST = [
+    "Peeters",
+    "Janssens",
+    "Maes",
+    "Jacobs",
+    "Mertens",
+    "Willems",
+    "Claes",
+    "Goossens",
+    "Wouters",
+    "De Smet",
+    "Dubois",
+    "Lambert",
+    "Martin",
+    "Dupont",
+    "El Amrani",
+    "Nguyen",
+    "Rossi",
+    "Müller",
+]
 STREETS = ["Meir", "Kouter", "Grote Markt", "Rue Neuve", "Avenue Louise", "Veldstraat", "Bondgenotenlaan"]
-CITIES = [("Antwerpen", "2000", 51.2194, 4.4025), ("Gent", "9000", 51.0543, 3.7174),
-          ("Bruxelles", "1000", 50.8503, 4.3517), ("Leuven", "3000", 50.8798, 4.7005)]
+CITIES = [
+    ("Antwerpen", "2000", 51.2194, 4.4025),
+    ("Gent", "9000", 51.0543, 3.7174),
+    ("Bruxelles", "1000", 50.8503, 4.3517),
+    ("Leuven", "3000", 50.8798, 4.7005),
+]
 CARS = [("volkswagen", "golf"), ("toyota", "yaris"), ("tesla", "model 3"), ("renault", "clio"), ("bmw", "i3")]
 COLORS = ["black", "white", "grey", "blue", "red"]
 ITEMS = ["PLU-MARGHERITA", "PLU-PEPPERONI", "PLU-TIRAMISU", "PLU-COLA", "PLU-CALZONE", "PLU-SALAD"]
@@ -32,7 +78,14 @@ def guest(rng: random.Random, n: int) -> dict[str, Any]:
     first, last = rng.choice(FIRST), rng.choice(LAST)
     city, postal, lat, lng = rng.choice(CITIES)
     make, model = rng.choice(CARS)
-    local = f"{first}.{last}".lower().replace(" ", "").replace("é", "e").replace("ë", "e").replace("è", "e").replace("ü", "u")
+    local = (
+        f"{first}.{last}".lower()
+        .replace(" ", "")
+        .replace("é", "e")
+        .replace("ë", "e")
+        .replace("è", "e")
+        .replace("ü", "u")
+    )
     return {
         "contact": {
             "email": f"{local}.{n}@example.com",
@@ -88,7 +141,10 @@ async def fill(
                 created_customers += 1
                 for k in range(orders_per_customer):
                     created, _ = await orders.record(
-                        conn, account_id, validate(OrderCreate, order(rng, profile, k, start)), default_channel=DEFAULT_CHANNEL
+                        conn,
+                        account_id,
+                        validate(OrderCreate, order(rng, profile, k, start)),
+                        default_channel=DEFAULT_CHANNEL,
                     )
                     created_orders += created
     return {"accountId": account_id, "customers": created_customers, "orders": created_orders}

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 log = logging.getLogger("patron.errors")
 
@@ -136,7 +137,9 @@ def field_error(loc: list[str | int], msg: str, type_: str = "value_error") -> d
     return {"loc": loc, "msg": msg, "type": type_}
 
 
-def pydantic_errors(exc: ValidationError | RequestValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def pydantic_errors(
+    exc: ValidationError | RequestValidationError, prefix: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """Our error items from Pydantic's, without echoing the rejected input back."""
     items = []
     for err in exc.errors():
@@ -179,14 +182,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, "http_error", str(exc.detail))
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> set[str]:
     # Starlette names only the first matching route's methods; a path can have several routes.
-    methods: set[str] = set()
-    for route in request.app.routes:
-        regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(request.url.path) and getattr(route, "methods", None):
-            methods |= set(route.methods)
-    return methods
+    allowed = set()
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.add(method)
+    return allowed
 
 
 def internal_error_response(request_id: str) -> Response:

@@ -63,7 +63,9 @@ def email_key(address: str) -> str:
     return parsed.local_part.casefold() + "@" + parsed.ascii_domain.lower()
 
 
-Email = Annotated[str, Strict(), StringConstraints(max_length=TEXT_MAX), AfterValidator(_no_nul), AfterValidator(normalize_email)]
+Email = Annotated[
+    str, Strict(), StringConstraints(max_length=TEXT_MAX), AfterValidator(_no_nul), AfterValidator(normalize_email)
+]
 
 
 # --- phone -------------------------------------------------------------------------------
@@ -85,8 +87,7 @@ def normalize_phone(raw: str, default_country: str | None) -> str:
         region = default_country
     else:
         raise ValueError(
-            "needs the international form (+32 470 12 34 56): this account has no default country "
-            "for national numbers"
+            "needs the international form (+32 470 12 34 56): this account has no default country for national numbers"
         )
     try:
         number = phonenumbers.parse(value, region)

@@ -72,9 +72,7 @@ async def _claim(db: Any, client_id: str, key: str, print_: str) -> _Claimed | t
         if row.status is None:
             if row.created_at > now - ABANDONED_SECONDS:
                 raise IdempotencyKeyInUse()
-            await conn.execute(
-                update(_t).where(_t.c.client_id == client_id, _t.c.key == key).values(created_at=now)
-            )
+            await conn.execute(update(_t).where(_t.c.client_id == client_id, _t.c.key == key).values(created_at=now))
             return _Claimed()
         return row.status, orjson.loads(row.headers), row.body
 
@@ -85,7 +83,9 @@ async def _settle(db: Any, client_id: str, key: str, status: int, headers: list[
         if status >= 500 or status == 429:
             await conn.execute(delete(_t).where(*where))
         else:
-            await conn.execute(update(_t).where(*where).values(status=status, headers=orjson.dumps(headers).decode(), body=body))
+            await conn.execute(
+                update(_t).where(*where).values(status=status, headers=orjson.dumps(headers).decode(), body=body)
+            )
 
 
 class IdempotencyMiddleware:
@@ -148,7 +148,9 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, _replay_receive(body, receive, complete=True), capture)
         finally:
-            await _settle(db, principal.client_id, key, captured["status"], captured["headers"], b"".join(captured["body"]))
+            await _settle(
+                db, principal.client_id, key, captured["status"], captured["headers"], b"".join(captured["body"])
+            )
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:

@@ -96,7 +96,10 @@ def install(app: FastAPI) -> None:
                     "flows": {
                         "clientCredentials": {
                             "tokenUrl": "/oauth/token",
-                            "scopes": {"crm:read": "Read profiles and orders", "crm:write": "Write profiles and orders"},
+                            "scopes": {
+                                "crm:read": "Read profiles and orders",
+                                "crm:write": "Write profiles and orders",
+                            },
                         }
                     },
                 }

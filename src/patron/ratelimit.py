@@ -32,7 +32,7 @@ async def take_request(conn: AsyncConnection, subject: str, *, per_second: float
     start = case((_t.c.moment > now, _t.c.moment), else_=literal(now))
     stmt = (
         _insert(conn)
-        .values(subject=subject, moment=now + interval, count=0)
+        .values(subject=subject, moment=now + interval, hits=0)
         .on_conflict_do_update(
             index_elements=[_t.c.subject],
             set_={"moment": start + interval},
@@ -54,9 +54,9 @@ async def token_retry_after(conn: AsyncConnection, client_id: str) -> int | None
     """Seconds until this client_id may ask for a token again, or None if it may now."""
     now = time.time()
     row = (
-        await conn.execute(select(_t.c.moment, _t.c.count).where(_t.c.subject == _failure_subject(client_id)))
+        await conn.execute(select(_t.c.moment, _t.c.hits).where(_t.c.subject == _failure_subject(client_id)))
     ).first()
-    if row is None or row.count < MAX_FAILURES or row.moment + FAILURE_WINDOW_SECONDS <= now:
+    if row is None or row.hits < MAX_FAILURES or row.moment + FAILURE_WINDOW_SECONDS <= now:
         return None
     return max(1, math.ceil(row.moment + FAILURE_WINDOW_SECONDS - now))
 
@@ -66,11 +66,11 @@ async def record_token_failure(conn: AsyncConnection, client_id: str) -> None:
     expired = _t.c.moment <= now - FAILURE_WINDOW_SECONDS
     stmt = (
         _insert(conn)
-        .values(subject=_failure_subject(client_id), moment=now, count=1)
+        .values(subject=_failure_subject(client_id), moment=now, hits=1)
         .on_conflict_do_update(
             index_elements=[_t.c.subject],
             set_={
-                "count": case((expired, literal(1)), else_=_t.c.count + 1),
+                "hits": case((expired, literal(1)), else_=_t.c.hits + 1),
                 "moment": case((expired, literal(now)), else_=_t.c.moment),
             },
         )

@@ -118,7 +118,7 @@ rate_limits = Table(
     # Request limit: the theoretical arrival time of GCRA, in Unix seconds.
     # Token failures: the start of the current one-minute window.
     Column("moment", Float, nullable=False),
-    Column("count", BigInteger, nullable=False, default=0),
+    Column("hits", BigInteger, nullable=False, default=0),
     PrimaryKeyConstraint("subject"),
 )
 

@@ -73,15 +73,14 @@ async def create(
 
 async def get(conn: AsyncConnection, client_id: str) -> tuple[Client, str] | None:
     """The client and its secret hash."""
-    row = (
-        await conn.execute(select(tables.api_clients).where(tables.api_clients.c.client_id == client_id))
-    ).first()
+    row = (await conn.execute(select(tables.api_clients).where(tables.api_clients.c.client_id == client_id))).first()
     return (_client(row), row.secret_hash) if row is not None else None
 
 
 def verify_secret(found: tuple[Client, str] | None, secret: str) -> Client | None:
     """The client if the secret is right and the client is not revoked (slow by design)."""
     client, stored_hash = found if found is not None else (None, _DUMMY_HASH)
+    ok: bool
     try:
         ok = _hasher.verify(stored_hash, secret)
     except (VerificationError, InvalidHashError):
@@ -93,9 +92,7 @@ def verify_secret(found: tuple[Client, str] | None, secret: str) -> Client | Non
 
 async def is_active(conn: AsyncConnection, client_id: str) -> bool:
     revoked = (
-        await conn.execute(
-            select(tables.api_clients.c.revoked).where(tables.api_clients.c.client_id == client_id)
-        )
+        await conn.execute(select(tables.api_clients.c.revoked).where(tables.api_clients.c.client_id == client_id))
     ).first()
     return revoked is not None and revoked[0] is None
 

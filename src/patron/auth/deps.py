@@ -34,7 +34,7 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-async def _principal(request: Request, accountId: str, scope: str) -> Principal:  # noqa: N803
+async def _principal(request: Request, accountId: str, scope: str) -> Principal:
     principal = await authenticate(request)
     db: Database = request.app.state.db
     settings = request.app.state.settings
@@ -67,11 +67,11 @@ async def _principal(request: Request, accountId: str, scope: str) -> Principal:
     return principal
 
 
-async def read_principal(request: Request, accountId: str) -> Principal:  # noqa: N803
+async def read_principal(request: Request, accountId: str) -> Principal:
     return await _principal(request, accountId, "crm:read")
 
 
-async def write_principal(request: Request, accountId: str) -> Principal:  # noqa: N803
+async def write_principal(request: Request, accountId: str) -> Principal:
     return await _principal(request, accountId, "crm:write")
 
 

@@ -97,6 +97,8 @@ async def _issue(request: Request) -> Response:
     if grant_type != "client_credentials":
         raise OAuthError(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
 
+    client_id: Any
+    secret: Any
     authorization = request.headers.get("authorization", "")
     used_basic = authorization[:6].lower() == "basic "
     if used_basic:
@@ -116,7 +118,9 @@ async def _issue(request: Request) -> Response:
         retry_after = await ratelimit.token_retry_after(conn, client_id)
     if retry_after is not None:
         raise OAuthError(
-            429, "rate_limited", "Too many failed attempts for this client; retry later.",
+            429,
+            "rate_limited",
+            "Too many failed attempts for this client; retry later.",
             {"Retry-After": str(retry_after)},
         )
 
@@ -133,7 +137,9 @@ async def _issue(request: Request) -> Response:
     scope = _requested_scope(params, client.scope)
     async with db.write() as conn:
         kid, key = await request.app.state.keys.current(conn)
-    issued = tokens.issue(client, kid=kid, secret=key, ttl_seconds=request.app.state.settings.token_ttl_seconds, scope=scope)
+    issued = tokens.issue(
+        client, kid=kid, secret=key, ttl_seconds=request.app.state.settings.token_ttl_seconds, scope=scope
+    )
     return _oauth_response(
         200,
         {
@@ -154,9 +160,7 @@ async def _issue(request: Request) -> Response:
 async def token(request: Request) -> Response:
     """Exchange client credentials for a Bearer access token."""
     if request.method != "POST":
-        return _oauth_response(
-            405, {"error": "invalid_request", "error_description": "Use POST."}, {"Allow": "POST"}
-        )
+        return _oauth_response(405, {"error": "invalid_request", "error_description": "Use POST."}, {"Allow": "POST"})
     try:
         return await _issue(request)
     except OAuthError as exc:

@@ -79,6 +79,7 @@ class SigningKeys:
 
 def issue(client: Client, *, kid: str, secret: bytes, ttl_seconds: int, scope: tuple[str, ...]) -> IssuedToken:
     now = int(time.time())
+    scope_text = " ".join(scope)
     claims = {
         "iss": ISSUER,
         "sub": client.client_id,
@@ -86,12 +87,12 @@ def issue(client: Client, *, kid: str, secret: bytes, ttl_seconds: int, scope: t
         "nbf": now,
         "exp": now + ttl_seconds,
         "jti": secrets.token_hex(8),
-        "scope": " ".join(scope),
+        "scope": scope_text,
         "accounts": list(client.accounts),
         "channel": client.channel,
     }
     token = jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"kid": kid})
-    return IssuedToken(token, ttl_seconds, now + ttl_seconds, claims["scope"])
+    return IssuedToken(token, ttl_seconds, now + ttl_seconds, scope_text)
 
 
 def unverified_kid(token: str) -> str | None:

@@ -20,7 +20,9 @@ class StoredProfile:
     document: str
 
 
-async def get(conn: AsyncConnection, account_id: str, profile_id: str, *, for_update: bool = False) -> StoredProfile | None:
+async def get(
+    conn: AsyncConnection, account_id: str, profile_id: str, *, for_update: bool = False
+) -> StoredProfile | None:
     stmt = select(_c.c.id, _c.c.version, _c.c.document).where(_c.c.account_id == account_id, _c.c.id == profile_id)
     if for_update:
         stmt = stmt.with_for_update()
@@ -62,7 +64,14 @@ async def insert(
 
 
 async def replace(
-    conn: AsyncConnection, account_id: str, *, profile_id: str, version: int, email_key: str, phone: str | None, document: str
+    conn: AsyncConnection,
+    account_id: str,
+    *,
+    profile_id: str,
+    version: int,
+    email_key: str,
+    phone: str | None,
+    document: str,
 ) -> None:
     await conn.execute(
         update(_c)

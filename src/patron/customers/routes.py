@@ -53,7 +53,9 @@ async def _context(request: Request, account_id: str) -> dict[str, Any]:
 async def _on_email_race(db: Database, account_id: str, document_email: str | None) -> CustomerAlreadyExists:
     # The unique index refused a write another request raced us to; name the winner.
     async with db.read() as conn:
-        taken = await repository.find_by_email_key(conn, account_id, email_key(document_email)) if document_email else None
+        taken = (
+            await repository.find_by_email_key(conn, account_id, email_key(document_email)) if document_email else None
+        )
     return CustomerAlreadyExists(context={"crmProfileId": taken.id if taken else None})
 
 
@@ -66,7 +68,7 @@ async def _on_email_race(db: Database, account_id: str, document_email: str | No
     openapi_extra=body_of(CustomerCreate, example={"email": "email@email.com"}),
     responses=errors_of(400, 401, 403, 409, 413, 415, 422),
 )
-async def create_customer(request: Request, accountId: str, principal: WritePrincipal) -> Response:  # noqa: N803
+async def create_customer(request: Request, accountId: str, principal: WritePrincipal) -> Response:
     data = await read_json(request)
     body = validate(CustomerCreate, data, context=await _context(request, accountId))
     db: Database = request.app.state.db
@@ -88,7 +90,7 @@ async def create_customer(request: Request, accountId: str, principal: WritePrin
     openapi_extra=body_of(CustomerLookup, example={"email": "email@email.com"}),
     responses=errors_of(400, 401, 403, 404, 409, 413, 415, 422),
 )
-async def lookup_customer(request: Request, accountId: str, principal: ReadPrincipal) -> Response:  # noqa: N803
+async def lookup_customer(request: Request, accountId: str, principal: ReadPrincipal) -> Response:
     data = await read_json(request)
     query = validate(CustomerLookup, data, context=await _context(request, accountId))
     if query.email is None and query.phone is None:
@@ -110,7 +112,7 @@ async def lookup_customer(request: Request, accountId: str, principal: ReadPrinc
     response_model=CustomerRead,
     responses=errors_of(401, 403, 404),
 )
-async def get_customer(request: Request, accountId: str, crmProfileId: str, principal: ReadPrincipal) -> Response:  # noqa: N803
+async def get_customer(request: Request, accountId: str, crmProfileId: str, principal: ReadPrincipal) -> Response:
     db: Database = request.app.state.db
     async with db.read() as conn:
         profile = await service.get(conn, accountId, crmProfileId)
@@ -144,8 +146,8 @@ async def _write(
 )
 async def update_customer(
     request: Request,
-    accountId: str,  # noqa: N803
-    crmProfileId: str,  # noqa: N803
+    accountId: str,
+    crmProfileId: str,
     principal: WritePrincipal,
     if_match: IfMatch = None,
 ) -> Response:
@@ -158,8 +160,8 @@ async def update_customer(
 def _list_route(field: str, adapter: TypeAdapter[Any], summary: str, description: str, operation_id: str) -> None:
     async def replace_list(
         request: Request,
-        accountId: str,  # noqa: N803
-        crmProfileId: str,  # noqa: N803
+        accountId: str,
+        crmProfileId: str,
         principal: WritePrincipal,
         if_match: IfMatch = None,
     ) -> Response:

@@ -46,7 +46,9 @@ def full_name(first: str | None, last: str | None) -> str | None:
     return " ".join(parts) or None
 
 
-def _contact(email: str, first: str | None, last: str | None, birthdate: str | None, phone: str | None) -> dict[str, Any]:
+def _contact(
+    email: str, first: str | None, last: str | None, birthdate: str | None, phone: str | None
+) -> dict[str, Any]:
     return {
         "email": email,
         "firstName": first,
@@ -63,12 +65,14 @@ def _billing(address: BillingAddressIn | None) -> dict[str, Any] | None:
     return {name: getattr(address, name) for name in _BILLING_FIELDS}
 
 
-def _with_ids_and_default(items: list[dict[str, Any]], requested: list[str | None], existing: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_ids_and_default(
+    items: list[dict[str, Any]], requested: list[str | None], existing: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Keep the id of an item that names an existing one; new ids for the rest; one default."""
     known = {item["id"] for item in existing}
     used: set[str] = set()
     for item, wanted in zip(items, requested, strict=True):
-        item_id = wanted if wanted in known and wanted not in used else ids.new_id()
+        item_id = wanted if wanted is not None and wanted in known and wanted not in used else ids.new_id()
         used.add(item_id)
         item["id"] = item_id
     if items and not any(item["default"] for item in items):
@@ -82,7 +86,9 @@ def delivery_addresses(items: list[DeliveryAddressIn], existing: list[dict[str, 
 
 
 def vehicles(items: list[VehicleIn], existing: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    built = [{"id": "", **{name: getattr(v, name) for name in _VEHICLE_FIELDS}, "default": bool(v.default)} for v in items]
+    built = [
+        {"id": "", **{name: getattr(v, name) for name in _VEHICLE_FIELDS}, "default": bool(v.default)} for v in items
+    ]
     return _with_ids_and_default(built, [v.id for v in items], existing)
 
 

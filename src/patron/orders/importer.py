@@ -77,9 +77,7 @@ class _Progress:
         sys.stderr.flush()
 
 
-async def _record_batch(
-    db: Database, batch: list[tuple[int, str, OrderCreate]], summary: dict[str, Any]
-) -> None:
+async def _record_batch(db: Database, batch: list[tuple[int, str, OrderCreate]], summary: dict[str, Any]) -> None:
     async def attempt() -> list[tuple[int, str | None, dict[str, Any] | None]]:
         outcomes: list[tuple[int, str | None, dict[str, Any] | None]] = []
         async with db.write() as conn:

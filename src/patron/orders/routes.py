@@ -40,10 +40,13 @@ def _page(total: int, page: int, size: int, documents: list[str]) -> Response:
     operation_id="post_crm_accountid_orders",
     status_code=201,
     response_model=OrderRead,
-    responses={200: {"model": OrderRead, "description": "Already recorded with the same content."}, **errors_of(400, 401, 403, 404, 409, 413, 415, 422)},
+    responses={
+        200: {"model": OrderRead, "description": "Already recorded with the same content."},
+        **errors_of(400, 401, 403, 404, 409, 413, 415, 422),
+    },
     openapi_extra=body_of(OrderCreate),
 )
-async def record_order(request: Request, accountId: str, principal: WritePrincipal) -> Response:  # noqa: N803
+async def record_order(request: Request, accountId: str, principal: WritePrincipal) -> Response:
     data = await read_json(request)
     body = validate(OrderCreate, data)
     db: Database = request.app.state.db
@@ -62,8 +65,8 @@ async def record_order(request: Request, accountId: str, principal: WritePrincip
 )
 async def order_history(
     request: Request,
-    accountId: str,  # noqa: N803
-    crmProfileId: str,  # noqa: N803
+    accountId: str,
+    crmProfileId: str,
     principal: ReadPrincipal,
     page: Page = 1,
     size: Size = 50,
@@ -87,8 +90,8 @@ async def order_history(
 )
 async def favorite_orders(
     request: Request,
-    accountId: str,  # noqa: N803
-    crmProfileId: str,  # noqa: N803
+    accountId: str,
+    crmProfileId: str,
     principal: ReadPrincipal,
     page: Page = 1,
     size: Size = 50,
@@ -109,7 +112,7 @@ async def favorite_orders(
     response_model=OrderRead,
     responses=errors_of(401, 403, 404),
 )
-async def get_order(request: Request, accountId: str, crmOrderId: str, principal: ReadPrincipal) -> Response:  # noqa: N803
+async def get_order(request: Request, accountId: str, crmOrderId: str, principal: ReadPrincipal) -> Response:
     db: Database = request.app.state.db
     async with db.read() as conn:
         document = await service.get(conn, accountId, crmOrderId)

@@ -16,9 +16,7 @@ MAX_AMOUNT = 2**53 - 1
 MAX_CHANNEL = 2**31 - 1
 
 _CURRENCIES = {c.code: (c.exponent or 0) for c in Iso4217}
-_RFC3339 = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})")
 
 
 def normalize_currency(raw: str) -> str:
@@ -119,5 +117,3 @@ class OrderPage(BaseModel):
     page: int
     size: int
     items: list[OrderRead]
-
-
