@@ -138,7 +138,8 @@ async def _raise_taken(conn: AsyncConnection, account_id: str, key: str) -> None
     raise CustomerAlreadyExists(context={"crmProfileId": existing.id if existing else None})
 
 
-async def create(conn: AsyncConnection, principal: Principal, account_id: str, body: CustomerCreate) -> StoredProfile:
+def new_profile(channel: int, account_id: str, body: CustomerCreate) -> tuple[StoredProfile, str, str | None]:
+    """A new profile's (stored form, email key, phone) from a validated create body."""
     contact = body.contact or ContactIn()
     email = contact.email if "email" in contact.model_fields_set else None
     if email is not None and body.email is not None and email_key(email) != email_key(body.email):
@@ -160,19 +161,22 @@ async def create(conn: AsyncConnection, principal: Principal, account_id: str, b
         "vehicles": _list_value("vehicles", body.vehicles, []),
         "id": profile_id,
         "accountId": account_id,
-        "channel": principal.channel,
+        "channel": channel,
         "created": now,
         "updated": now,
         "contact": _contact(email, contact.firstName, contact.lastName, contact.birthdate, contact.phone),
         "favorites": _list_value("favorites", body.favorites, []),
     }
-    key = email_key(email)
-    text = orjson.dumps(document).decode()
+    return StoredProfile(profile_id, 1, orjson.dumps(document).decode()), email_key(email), contact.phone
+
+
+async def create(conn: AsyncConnection, principal: Principal, account_id: str, body: CustomerCreate) -> StoredProfile:
+    profile, key, phone = new_profile(principal.channel, account_id, body)
     if not await repository.insert(
-        conn, account_id, profile_id=profile_id, email_key=key, phone=contact.phone, document=text
+        conn, account_id, profile_id=profile.id, email_key=key, phone=phone, document=profile.document
     ):
         await _raise_taken(conn, account_id, key)
-    return StoredProfile(profile_id, 1, text)
+    return profile
 
 
 async def get(conn: AsyncConnection, account_id: str, profile_id: str) -> StoredProfile:
