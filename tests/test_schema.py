@@ -3,7 +3,6 @@ lets the data shard by account (docs/SCALING.md)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,22 +15,14 @@ from sqlalchemy.engine import Connection
 
 from patron import tables
 from patron.config import Settings
-from patron.db import create_engine
+from patron.db import run_sync
 from patron.migrate import alembic_config
 
 T = TypeVar("T")
 
 
 def _inspect_database(database_url: str, work: Callable[[Connection], T]) -> T:
-    async def run() -> T:
-        engine = create_engine(Settings(database_url=database_url))
-        try:
-            async with engine.connect() as conn:
-                return await conn.run_sync(work)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+    return run_sync(Settings(database_url=database_url), work)
 
 
 def _diff(connection: Connection) -> list[Any]:

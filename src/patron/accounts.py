@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.dialects import postgresql, sqlite
 
 from patron import ids, tables
+from patron.db import Connection
 from patron.timefmt import format_utc, utcnow
 
 
@@ -17,22 +17,21 @@ class AccountExists(Exception):
 
 
 async def create(
-    conn: AsyncConnection, *, name: str, account_id: str | None = None, default_country: str | None = None
+    conn: Connection, *, name: str, account_id: str | None = None, default_country: str | None = None
 ) -> dict[str, Any]:
     account_id = account_id or ids.new_id()
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                tables.accounts.insert().values(
-                    account_id=account_id, name=name, default_country=default_country, created=format_utc(utcnow())
-                )
-            )
-    except IntegrityError:
-        raise AccountExists(account_id) from None
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(tables.accounts)
+    stmt = (
+        insert.values(account_id=account_id, name=name, default_country=default_country, created=format_utc(utcnow()))
+        .on_conflict_do_nothing(index_elements=[tables.accounts.c.account_id])
+        .returning(tables.accounts.c.account_id)
+    )
+    if (await conn.execute(stmt)).first() is None:
+        raise AccountExists(account_id)
     return {"accountId": account_id, "name": name, "defaultCountry": default_country}
 
 
-async def existing(conn: AsyncConnection, account_ids: list[str]) -> set[str]:
+async def existing(conn: Connection, account_ids: list[str]) -> set[str]:
     rows = await conn.execute(select(tables.accounts.c.account_id).where(tables.accounts.c.account_id.in_(account_ids)))
     return {row.account_id for row in rows}
 
@@ -43,7 +42,7 @@ class DefaultCountries:
     def __init__(self) -> None:
         self._known: dict[str, str | None] = {}
 
-    async def get(self, conn: AsyncConnection, account_id: str) -> str | None:
+    async def get(self, conn: Connection, account_id: str) -> str | None:
         if account_id not in self._known:
             row = (
                 await conn.execute(

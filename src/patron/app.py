@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def metrics_endpoint(request: Request) -> Response:
         if not settings.metrics:
             raise NotFound()
-        body = metrics.render(request.app.state.db.engine.pool)
+        body = metrics.render(request.app.state.db.pool)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.add_middleware(IdempotencyMiddleware)

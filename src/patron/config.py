@@ -27,20 +27,16 @@ class Settings(BaseSettings):
 
     @cached_property
     def async_database_url(self) -> str:
-        """The SQLAlchemy URL with the async driver Patron uses for each database."""
+        """The PostgreSQL URL with the asyncpg driver (SQLite needs no async driver, see db.py)."""
         url = self.database_url
-        for prefix, driver in (
-            ("sqlite://", "sqlite+aiosqlite://"),
-            ("postgresql://", "postgresql+asyncpg://"),
-            ("postgres://", "postgresql+asyncpg://"),
-        ):
+        for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
-                return driver + url[len(prefix) :]
+                return "postgresql+asyncpg://" + url[len(prefix) :]
         return url
 
     @property
     def is_sqlite(self) -> bool:
-        return self.async_database_url.startswith("sqlite")
+        return self.database_url.startswith("sqlite")
 
     @property
     def rate_limit_enabled(self) -> bool:

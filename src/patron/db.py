@@ -1,62 +1,135 @@
-"""The database: engine factory (SQLite pragmas, PostgreSQL pool) and the request transaction."""
+"""The database: engines (SQLite pragmas, PostgreSQL pool) and the request transaction.
+
+PostgreSQL runs through asyncpg. SQLite runs on the event loop's own thread: its statements take
+microseconds and, in WAL mode, readers never wait for the writer, so handing each one to a thread
+(as an async SQLite driver does) would cost far more than it saves. The one wait SQLite has, for
+the write lock, is done without blocking: BEGIN IMMEDIATE is tried and retried with asyncio.sleep
+until the busy timeout, then the request answers 503."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+import sqlalchemy
 from sqlalchemy import event
+from sqlalchemy.engine import Dialect, Engine, Result
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from patron.config import Settings
 from patron.errors import Unavailable
+
+T = TypeVar("T")
 
 # PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
 _RETRYABLE_PG_CODES = {"40001", "40P01", "55P03"}
 _WRITE_ATTEMPTS = 3
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    url = settings.async_database_url
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=settings.pool_size, max_overflow=settings.pool_max_overflow)
-        _configure_sqlite(engine, settings.busy_timeout_ms, settings.sqlite_synchronous)
-        return engine
+class Connection(Protocol):
+    """What services and repositories use: a dialect and awaitable statements."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]: ...
+
+
+class _SQLiteConnection:
+    """A SQLite connection behind the async interface; each statement runs at once."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlalchemy.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._conn.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
+        return self._conn.execute(statement, parameters)
+
+
+def sqlite_path_url(settings: Settings) -> str:
+    url = settings.database_url
+    return "sqlite://" + url[len("sqlite://") :] if url.startswith("sqlite") else url
+
+
+def _sqlite_engine(settings: Settings, *, busy_timeout_ms: int, write: bool) -> Engine:
+    engine = sqlalchemy.create_engine(
+        sqlite_path_url(settings),
+        poolclass=sqlalchemy.QueuePool,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_max_overflow,
+        connect_args={"check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves (deferred for reads, IMMEDIATE for writes).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL keeps every commit through a crash of the process; only a power
+        # cut can lose the last commits, so operators who need that set PATRON_SQLITE_SYNCHRONOUS.
+        cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def create_async_postgres_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
-        url,
+        settings.async_database_url,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
         pool_pre_ping=True,
     )
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int, synchronous: str) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let us issue BEGIN ourselves, so writes can take the lock up front (BEGIN IMMEDIATE)
-        # instead of failing when a read transaction tries to upgrade.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # In WAL mode NORMAL keeps every commit through a crash of the process; only a power
-        # cut can lose the last commits, so operators who need that set PATRON_SQLITE_SYNCHRONOUS.
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.close()
+def run_sync(settings: Settings, work: Callable[[sqlalchemy.Connection], T]) -> T:
+    """Run ``work`` on a plain synchronous connection and commit: migrations and schema checks."""
+    if settings.is_sqlite:
+        engine = sqlalchemy.create_engine(sqlite_path_url(settings))
+        try:
+            with engine.connect() as connection:
+                result = work(connection)
+                connection.commit()
+                return result
+        finally:
+            engine.dispose()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        write = conn.get_execution_options().get("patron_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    async def run() -> T:
+        engine = create_async_postgres_engine(settings)
+        try:
+            async with engine.connect() as connection:
+                result = await connection.run_sync(work)
+                await connection.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower()
 
 
 def is_busy(exc: BaseException) -> bool:
     """True for lock time-outs and serialisation failures: the caller may retry or answer 503."""
-    if isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower():
+    if _is_locked(exc):
         return True
     if isinstance(exc, DBAPIError):
         orig = exc.orig
@@ -66,39 +139,77 @@ def is_busy(exc: BaseException) -> bool:
 
 
 class Database:
-    """One per process: the engine and the way requests open their single transaction."""
+    """One per process: the engines, and the way a request opens its single transaction."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = create_engine(settings)
         self.is_sqlite = settings.is_sqlite
+        if self.is_sqlite:
+            self._reader = _sqlite_engine(settings, busy_timeout_ms=settings.busy_timeout_ms, write=False)
+            # Writers never block the event loop: they poll for the lock instead (see write()).
+            self._writer = _sqlite_engine(settings, busy_timeout_ms=0, write=True)
+        else:
+            self.engine = create_async_postgres_engine(settings)
+
+    @property
+    def pool(self) -> Any:
+        return self._reader.pool if self.is_sqlite else self.engine.pool
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self) -> AsyncIterator[Connection]:
         try:
-            async with self.engine.connect() as conn:
-                async with conn.begin():
-                    yield conn
+            if self.is_sqlite:
+                with self._reader.connect() as conn, conn.begin():
+                    yield _SQLiteConnection(conn)
+            else:
+                async with self.engine.connect() as aconn, aconn.begin():
+                    yield aconn
         except DBAPIError as exc:
             if is_busy(exc):
                 raise Unavailable() from exc
             raise
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: SQLite takes the write lock at BEGIN, waiting up to the busy timeout."""
+    async def write(self) -> AsyncIterator[Connection]:
+        """A write transaction. On SQLite it holds the write lock from BEGIN to COMMIT."""
         try:
-            async with self.engine.connect() as conn:
-                await conn.execution_options(patron_write=True)
-                async with conn.begin():
-                    yield conn
+            if self.is_sqlite:
+                with self._writer.connect() as conn:
+                    await self._begin_immediate(conn)
+                    try:
+                        yield _SQLiteConnection(conn)
+                    except BaseException:
+                        conn.rollback()
+                        raise
+                    conn.commit()
+            else:
+                async with self.engine.connect() as aconn, aconn.begin():
+                    yield aconn
         except DBAPIError as exc:
             if is_busy(exc):
                 raise Unavailable() from exc
             raise
+
+    async def _begin_immediate(self, conn: sqlalchemy.Connection) -> None:
+        deadline = time.monotonic() + self.settings.busy_timeout_ms / 1000
+        pause = 0.001
+        while True:
+            try:
+                conn.begin()
+                return
+            except OperationalError as exc:
+                if not _is_locked(exc) or time.monotonic() >= deadline:
+                    raise
+                conn.rollback()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        if self.is_sqlite:
+            self._reader.dispose()
+            self._writer.dispose()
+        else:
+            await self.engine.dispose()
 
 
 async def retry_busy(operation: Any, attempts: int = _WRITE_ATTEMPTS) -> Any:

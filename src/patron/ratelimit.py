@@ -10,9 +10,9 @@ import time
 
 from sqlalchemy import case, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron import tables
+from patron.db import Connection
 
 FAILURE_WINDOW_SECONDS = 60.0
 MAX_FAILURES = 10
@@ -20,11 +20,11 @@ MAX_FAILURES = 10
 _t = tables.rate_limits
 
 
-def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
+def _insert(conn: Connection):  # type: ignore[no-untyped-def]
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(_t)
 
 
-async def take_request(conn: AsyncConnection, subject: str, *, per_second: float, burst: int) -> int | None:
+async def take_request(conn: Connection, subject: str, *, per_second: float, burst: int) -> int | None:
     """Count one request; None when allowed, else the seconds to wait before retrying."""
     now = time.time()
     interval = 1.0 / per_second
@@ -50,7 +50,7 @@ def _failure_subject(client_id: str) -> str:
     return "token:" + client_id
 
 
-async def token_retry_after(conn: AsyncConnection, client_id: str) -> int | None:
+async def token_retry_after(conn: Connection, client_id: str) -> int | None:
     """Seconds until this client_id may ask for a token again, or None if it may now."""
     now = time.time()
     row = (
@@ -61,7 +61,7 @@ async def token_retry_after(conn: AsyncConnection, client_id: str) -> int | None
     return max(1, math.ceil(row.moment + FAILURE_WINDOW_SECONDS - now))
 
 
-async def record_token_failure(conn: AsyncConnection, client_id: str) -> None:
+async def record_token_failure(conn: Connection, client_id: str) -> None:
     now = time.time()
     expired = _t.c.moment <= now - FAILURE_WINDOW_SECONDS
     stmt = (

@@ -9,9 +9,9 @@ import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron import ids, tables
+from patron.db import Connection
 from patron.timefmt import format_utc, utcnow
 
 SCOPES = ("crm:read", "crm:write")
@@ -44,7 +44,7 @@ def _client(row: object) -> Client:
 
 
 async def create(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     accounts: list[str],
     scope: list[str],
@@ -71,7 +71,7 @@ async def create(
     return client, secret
 
 
-async def get(conn: AsyncConnection, client_id: str) -> tuple[Client, str] | None:
+async def get(conn: Connection, client_id: str) -> tuple[Client, str] | None:
     """The client and its secret hash."""
     row = (await conn.execute(select(tables.api_clients).where(tables.api_clients.c.client_id == client_id))).first()
     return (_client(row), row.secret_hash) if row is not None else None
@@ -90,17 +90,18 @@ def verify_secret(found: tuple[Client, str] | None, secret: str) -> Client | Non
     return client
 
 
-async def is_active(conn: AsyncConnection, client_id: str) -> bool:
+async def is_active(conn: Connection, client_id: str) -> bool:
     revoked = (
         await conn.execute(select(tables.api_clients.c.revoked).where(tables.api_clients.c.client_id == client_id))
     ).first()
     return revoked is not None and revoked[0] is None
 
 
-async def revoke(conn: AsyncConnection, client_id: str) -> bool:
+async def revoke(conn: Connection, client_id: str) -> bool:
     result = await conn.execute(
         update(tables.api_clients)
         .where(tables.api_clients.c.client_id == client_id, tables.api_clients.c.revoked.is_(None))
         .values(revoked=format_utc(utcnow()))
+        .returning(tables.api_clients.c.client_id)
     )
-    return bool(result.rowcount)
+    return result.first() is not None

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import jwt
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron import tables
 from patron.auth.clients import Client
+from patron.db import Connection
 from patron.timefmt import format_utc, utcnow
 
 ISSUER = "patron"
@@ -43,7 +43,7 @@ class SigningKeys:
     def __init__(self) -> None:
         self._secrets: dict[str, bytes] = {}
 
-    async def current(self, conn: AsyncConnection) -> tuple[str, bytes]:
+    async def current(self, conn: Connection) -> tuple[str, bytes]:
         row = (
             await conn.execute(
                 select(tables.signing_keys.c.kid, tables.signing_keys.c.secret)
@@ -69,7 +69,7 @@ class SigningKeys:
         self._secrets[kid] = row.secret
         return row.secret
 
-    async def rotate(self, conn: AsyncConnection) -> tuple[str, bytes]:
+    async def rotate(self, conn: Connection) -> tuple[str, bytes]:
         """Add a new key that signs from now on; older keys keep verifying their tokens."""
         kid, secret = secrets.token_hex(8), secrets.token_bytes(32)
         await conn.execute(tables.signing_keys.insert().values(kid=kid, secret=secret, created=format_utc(utcnow())))

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron import tables
+from patron.db import Connection
 
 _c = tables.customers
 
@@ -20,9 +20,7 @@ class StoredProfile:
     document: str
 
 
-async def get(
-    conn: AsyncConnection, account_id: str, profile_id: str, *, for_update: bool = False
-) -> StoredProfile | None:
+async def get(conn: Connection, account_id: str, profile_id: str, *, for_update: bool = False) -> StoredProfile | None:
     stmt = select(_c.c.id, _c.c.version, _c.c.document).where(_c.c.account_id == account_id, _c.c.id == profile_id)
     if for_update:
         stmt = stmt.with_for_update()
@@ -30,7 +28,7 @@ async def get(
     return StoredProfile(row.id, row.version, row.document) if row is not None else None
 
 
-async def find_by_email_key(conn: AsyncConnection, account_id: str, email_key: str) -> StoredProfile | None:
+async def find_by_email_key(conn: Connection, account_id: str, email_key: str) -> StoredProfile | None:
     stmt = select(_c.c.id, _c.c.version, _c.c.document).where(
         _c.c.account_id == account_id, _c.c.email_key == email_key
     )
@@ -38,7 +36,7 @@ async def find_by_email_key(conn: AsyncConnection, account_id: str, email_key: s
     return StoredProfile(row.id, row.version, row.document) if row is not None else None
 
 
-async def find_by_phone(conn: AsyncConnection, account_id: str, phone: str, *, limit: int) -> list[StoredProfile]:
+async def find_by_phone(conn: Connection, account_id: str, phone: str, *, limit: int) -> list[StoredProfile]:
     stmt = (
         select(_c.c.id, _c.c.version, _c.c.document)
         .where(_c.c.account_id == account_id, _c.c.phone == phone)
@@ -49,7 +47,7 @@ async def find_by_phone(conn: AsyncConnection, account_id: str, phone: str, *, l
 
 
 async def insert(
-    conn: AsyncConnection, account_id: str, *, profile_id: str, email_key: str, phone: str | None, document: str
+    conn: Connection, account_id: str, *, profile_id: str, email_key: str, phone: str | None, document: str
 ) -> bool:
     """Insert a new profile; False (and nothing written) when the email is already taken."""
     insert_ = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(_c)
@@ -64,7 +62,7 @@ async def insert(
 
 
 async def replace(
-    conn: AsyncConnection,
+    conn: Connection,
     account_id: str,
     *,
     profile_id: str,

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron import ids
 from patron.auth.tokens import Principal
@@ -25,6 +24,7 @@ from patron.customers.schemas import (
     FavoriteIn,
     VehicleIn,
 )
+from patron.db import Connection
 from patron.errors import (
     AmbiguousProfileLookup,
     CustomerAlreadyExists,
@@ -133,7 +133,7 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-async def _raise_taken(conn: AsyncConnection, account_id: str, key: str) -> None:
+async def _raise_taken(conn: Connection, account_id: str, key: str) -> None:
     existing = await repository.find_by_email_key(conn, account_id, key)
     raise CustomerAlreadyExists(context={"crmProfileId": existing.id if existing else None})
 
@@ -170,7 +170,7 @@ def new_profile(channel: int, account_id: str, body: CustomerCreate) -> tuple[St
     return StoredProfile(profile_id, 1, orjson.dumps(document).decode()), email_key(email), contact.phone
 
 
-async def create(conn: AsyncConnection, principal: Principal, account_id: str, body: CustomerCreate) -> StoredProfile:
+async def create(conn: Connection, principal: Principal, account_id: str, body: CustomerCreate) -> StoredProfile:
     profile, key, phone = new_profile(principal.channel, account_id, body)
     if not await repository.insert(
         conn, account_id, profile_id=profile.id, email_key=key, phone=phone, document=profile.document
@@ -179,7 +179,7 @@ async def create(conn: AsyncConnection, principal: Principal, account_id: str, b
     return profile
 
 
-async def get(conn: AsyncConnection, account_id: str, profile_id: str) -> StoredProfile:
+async def get(conn: Connection, account_id: str, profile_id: str) -> StoredProfile:
     stored = await repository.get(conn, account_id, profile_id) if ids.is_id(profile_id) else None
     if stored is None:
         raise CustomerNotFound()
@@ -187,7 +187,7 @@ async def get(conn: AsyncConnection, account_id: str, profile_id: str) -> Stored
 
 
 async def update(
-    conn: AsyncConnection,
+    conn: Connection,
     account_id: str,
     profile_id: str,
     changes: dict[str, Any],
@@ -236,7 +236,7 @@ async def update(
     return StoredProfile(profile_id, version, text)
 
 
-async def lookup(conn: AsyncConnection, account_id: str, query: CustomerLookup) -> StoredProfile:
+async def lookup(conn: Connection, account_id: str, query: CustomerLookup) -> StoredProfile:
     if query.email is not None:
         found = await repository.find_by_email_key(conn, account_id, email_key(query.email))
         if found is None:

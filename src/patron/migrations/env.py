@@ -1,20 +1,20 @@
-"""Alembic environment: one history for SQLite and PostgreSQL, run through the async engine."""
+"""Alembic environment: one history for SQLite and PostgreSQL."""
 
 from __future__ import annotations
-
-import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
 from patron.config import Settings
-from patron.db import create_engine
+from patron.db import run_sync
 from patron.tables import metadata
 
 config = context.config
 
 
 def _migrate(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -25,13 +25,4 @@ def _migrate(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run() -> None:
-    url = config.attributes.get("database_url") or Settings().database_url
-    engine = create_engine(Settings(database_url=url))
-    async with engine.connect() as connection:
-        await connection.run_sync(_migrate)
-        await connection.commit()
-    await engine.dispose()
-
-
-asyncio.run(_run())
+run_sync(Settings(database_url=config.attributes.get("database_url") or Settings().database_url), _migrate)

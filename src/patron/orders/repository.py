@@ -4,32 +4,32 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron import tables
+from patron.db import Connection
 
 _o = tables.crm_orders
 _c = tables.customers
 
 
-async def profile_exists(conn: AsyncConnection, account_id: str, profile_id: str) -> bool:
+async def profile_exists(conn: Connection, account_id: str, profile_id: str) -> bool:
     stmt = select(_c.c.id).where(_c.c.account_id == account_id, _c.c.id == profile_id)
     return (await conn.execute(stmt)).first() is not None
 
 
-async def get(conn: AsyncConnection, account_id: str, crm_order_id: str) -> str | None:
+async def get(conn: Connection, account_id: str, crm_order_id: str) -> str | None:
     stmt = select(_o.c.document).where(_o.c.account_id == account_id, _o.c.id == crm_order_id)
     return (await conn.execute(stmt)).scalar()
 
 
-async def find_by_order_id(conn: AsyncConnection, account_id: str, order_id: str) -> tuple[str, str] | None:
+async def find_by_order_id(conn: Connection, account_id: str, order_id: str) -> tuple[str, str] | None:
     stmt = select(_o.c.id, _o.c.document).where(_o.c.account_id == account_id, _o.c.order_id == order_id)
     row = (await conn.execute(stmt)).first()
     return (row.id, row.document) if row is not None else None
 
 
 async def insert(
-    conn: AsyncConnection,
+    conn: Connection,
     account_id: str,
     *,
     crm_order_id: str,
@@ -56,7 +56,7 @@ async def insert(
 
 
 async def page_of_profile(
-    conn: AsyncConnection,
+    conn: Connection,
     account_id: str,
     profile_id: str,
     *,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron import ids
 from patron.customers import repository as customers
+from patron.db import Connection
 from patron.errors import CustomerNotFound, OrderConflict, OrderNotFound
 from patron.orders import repository
 from patron.orders.schemas import OrderCreate, display_amount
@@ -43,9 +43,7 @@ def _same_content(stored: str, document: dict[str, Any]) -> bool:
     return {**kept, "id": None} == document
 
 
-async def record(
-    conn: AsyncConnection, account_id: str, body: OrderCreate, *, default_channel: int
-) -> tuple[bool, str]:
+async def record(conn: Connection, account_id: str, body: OrderCreate, *, default_channel: int) -> tuple[bool, str]:
     """(created, stored document). Re-recording the same content is a no-op; other content, 409."""
     if not ids.is_id(body.crmProfileId) or not await repository.profile_exists(conn, account_id, body.crmProfileId):
         raise CustomerNotFound(context={"crmProfileId": body.crmProfileId})
@@ -73,7 +71,7 @@ async def record(
     raise AssertionError("an orderId that is neither insertable nor readable")
 
 
-async def get(conn: AsyncConnection, account_id: str, crm_order_id: str) -> str:
+async def get(conn: Connection, account_id: str, crm_order_id: str) -> str:
     document = await repository.get(conn, account_id, crm_order_id) if ids.is_id(crm_order_id) else None
     if document is None:
         raise OrderNotFound()
@@ -81,7 +79,7 @@ async def get(conn: AsyncConnection, account_id: str, crm_order_id: str) -> str:
 
 
 async def history(
-    conn: AsyncConnection, account_id: str, profile_id: str, *, page: int, size: int, favorites_only: bool = False
+    conn: Connection, account_id: str, profile_id: str, *, page: int, size: int, favorites_only: bool = False
 ) -> tuple[int, list[str]]:
     profile = await customers.get(conn, account_id, profile_id) if ids.is_id(profile_id) else None
     if profile is None:
