@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patron import tables
-from patron.auth.deps import authenticate
+from patron.auth.deps import admit
 from patron.body import MAX_BODY_BYTES
 from patron.errors import (
     IdempotencyKeyInUse,
@@ -102,9 +102,9 @@ class IdempotencyMiddleware:
             return
         request = Request(scope, receive)
         try:
-            principal = await authenticate(request)
+            principal = await admit(request)
         except PatronError:
-            await self.app(scope, receive, send)  # the route answers 401 itself
+            await self.app(scope, receive, send)  # the route answers 401 or 429 itself
             return
         key = raw_key.decode("latin-1")
         try:

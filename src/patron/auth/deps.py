@@ -34,8 +34,16 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-async def _principal(request: Request, accountId: str, scope: str) -> Principal:
+async def admit(request: Request) -> Principal:
+    """Token (401), revocation (401) and the request limit (429), once per request.
+
+    The idempotency middleware admits a request before it replays a stored answer, so a
+    replay is counted and a revoked client replays nothing; the route then reuses the result."""
+    admitted: Principal | None = getattr(request.state, "admitted", None)
+    if admitted is not None:
+        return admitted
     principal = await authenticate(request)
+    request.state.principal = principal  # the access log names the caller from here on
     db: Database = request.app.state.db
     settings = request.app.state.settings
     if settings.rate_limit_enabled:
@@ -59,11 +67,16 @@ async def _principal(request: Request, accountId: str, scope: str) -> Principal:
         raise InvalidToken("This client has been revoked.")
     if retry_after is not None:
         raise RateLimited(headers={"Retry-After": str(retry_after)})
+    request.state.admitted = principal
+    return principal
+
+
+async def _principal(request: Request, accountId: str, scope: str) -> Principal:
+    principal = await admit(request)
     if accountId not in principal.accounts or not ids.is_id(accountId):
         raise Forbidden()
     if scope not in principal.scope:
         raise InsufficientScope(context={"requiredScope": scope})
-    request.state.principal = principal
     return principal
 
 

@@ -6,6 +6,7 @@ writes of different fields all land. Services never commit."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,8 @@ from patron.timefmt import format_utc, utcnow
 _BILLING_FIELDS = ("street", "subpremise", "area", "city", "postalCode", "stateOrProvince", "country", "coordinates")
 _VEHICLE_FIELDS = ("make", "model", "color")
 LIST_FIELDS = ("deliveryAddresses", "vehicles", "favorites")
+# RFC 9110 entity-tag: an optional weak prefix and an opaque quoted string (no DQUOTE inside).
+_ENTITY_TAG = re.compile(r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"')
 
 
 def full_name(first: str | None, last: str | None) -> str | None:
@@ -121,11 +124,12 @@ def check_if_match(if_match: str | None, version: int) -> None:
     """RFC 9110 strong comparison; a weak or malformed tag never matches."""
     if if_match is None:
         return
-    value = if_match.strip()
+    value = if_match.strip(" \t")
     if value == "*":
         return
-    tags = [tag.strip() for tag in value.split(",")]
-    if f'"{version}"' not in tags:
+    # If-Match = "*" / #entity-tag: any element that is not an entity-tag makes the whole value malformed.
+    tags = [tag for tag in (part.strip(" \t") for part in value.split(",")) if tag]
+    if not all(_ENTITY_TAG.fullmatch(tag) for tag in tags) or f'"{version}"' not in tags:
         raise PreconditionFailed(context={"currentETag": f'"{version}"'})
 
 
