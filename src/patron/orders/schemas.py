@@ -16,7 +16,7 @@ MAX_AMOUNT = 2**53 - 1
 MAX_CHANNEL = 2**31 - 1
 
 _CURRENCIES = {c.code: (c.exponent or 0) for c in Iso4217}
-_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})")
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 
 
 def normalize_currency(raw: str) -> str:
@@ -53,7 +53,10 @@ def normalize_order_date(raw: str) -> str:
         raise ValueError("is not a date-time that exists") from None
     if moment.utcoffset() is None:
         raise ValueError("needs an offset")
-    return format_utc(moment.astimezone(UTC))
+    try:
+        return format_utc(moment.astimezone(UTC))
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("is out of range once converted to UTC") from None
 
 
 CurrencyCode = Annotated[str, Strict(), StringConstraints(max_length=16), AfterValidator(normalize_currency)]
