@@ -100,7 +100,7 @@ async def _issue(request: Request) -> Response:
     client_id: Any
     secret: Any
     authorization = request.headers.get("authorization", "")
-    used_basic = authorization[:6].lower() == "basic "
+    used_basic = authorization.partition(" ")[0].lower() == "basic"
     if used_basic:
         if "client_id" in params and params.get("client_secret") is not None:
             raise _invalid_request("Send the credentials once: in Basic or in the body, not both.")
@@ -110,7 +110,7 @@ async def _issue(request: Request) -> Response:
     challenge = {"WWW-Authenticate": "Basic"} if used_basic else {}
     if not isinstance(client_id, str) or not isinstance(secret, str) or not client_id or not secret:
         raise OAuthError(401, "invalid_client", "Client credentials are missing or unreadable.", challenge)
-    if len(client_id) > 255 or len(secret) > 1024:
+    if len(client_id) > 255 or len(secret) > 1024 or "\x00" in client_id:
         raise OAuthError(401, "invalid_client", "Client authentication failed.", challenge)
 
     db: Database = request.app.state.db
@@ -154,7 +154,7 @@ async def _issue(request: Request) -> Response:
 
 @router.api_route(
     "/oauth/token",
-    methods=["POST", "GET", "PUT", "PATCH", "DELETE"],
+    methods=["POST", "GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"],
     include_in_schema=False,
 )
 async def token(request: Request) -> Response:

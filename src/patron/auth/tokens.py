@@ -101,7 +101,10 @@ def unverified_kid(token: str) -> str | None:
     except jwt.PyJWTError:
         return None
     kid = header.get("kid")
-    return kid if isinstance(kid, str) and header.get("alg") == ALGORITHM else None
+    # Our kids are short printable ASCII; anything else (a NUL byte, say) names no key.
+    if not isinstance(kid, str) or not (0 < len(kid) <= 32 and kid.isascii() and kid.isprintable()):
+        return None
+    return kid if header.get("alg") == ALGORITHM else None
 
 
 def verify(token: str, secret: bytes) -> Principal | None:
