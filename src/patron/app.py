@@ -81,5 +81,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log_enabled=settings.access_log)
+    app.add_middleware(
+        ObservabilityMiddleware,
+        metrics=metrics,
+        access_log_enabled=settings.access_log,
+        routes=[*customers_router.routes, *orders_router.routes],
+    )
     return app

@@ -67,6 +67,7 @@ def _sqlite_engine(settings: Settings, *, busy_timeout_ms: int, write: bool) -> 
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
         connect_args={"check_same_thread": False},
+        hide_parameters=True,  # a failed statement's values (emails, profiles) never reach the logs
     )
 
     @event.listens_for(engine, "connect")
@@ -95,6 +96,7 @@ def create_async_postgres_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
         pool_pre_ping=True,
+        hide_parameters=True,  # a failed statement's values (emails, profiles) never reach the logs
     )
 
 

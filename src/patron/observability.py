@@ -8,10 +8,12 @@ import logging
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patron.errors import internal_error_response
@@ -20,6 +22,8 @@ access_log = logging.getLogger("patron.access")
 log = logging.getLogger("patron")
 
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+# Metric labels take known methods only, so odd request lines cannot grow the label set.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -71,6 +75,18 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+def _route(scope: Scope, routes: Sequence[BaseRoute]) -> tuple[str, dict[str, Any]]:
+    """The route template and path parameters, also for answers given before routing (replays)."""
+    route = scope.get("route")
+    if route is not None:
+        return getattr(route, "path", "unmatched"), scope.get("path_params", {})
+    for candidate in routes:
+        match, child = candidate.matches(scope)
+        if match == Match.FULL:
+            return getattr(candidate, "path", "unmatched"), child.get("path_params", {})
+    return "unmatched", {}
+
+
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
@@ -82,10 +98,14 @@ def _request_id(scope: Scope) -> str:
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, access_log_enabled: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, access_log_enabled: bool, routes: Sequence[BaseRoute] = ()
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log_enabled = access_log_enabled
+        # Answers given before routing (idempotent replays) are named by matching these.
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,10 +138,10 @@ class ObservabilityMiddleware:
             status = 500
             await internal_error_response(request_id)(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template, path_params = _route(scope, self.routes)
             elapsed = time.perf_counter() - started
-            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(template).observe(elapsed)
             if self.access_log_enabled:
                 state = scope.get("state", {})
@@ -135,6 +155,6 @@ class ObservabilityMiddleware:
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
                         "client_id": getattr(principal, "client_id", None),
-                        "account_id": scope.get("path_params", {}).get("accountId"),
+                        "account_id": path_params.get("accountId"),
                     },
                 )
