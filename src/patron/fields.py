@@ -167,12 +167,14 @@ Coordinates = Annotated[list[Annotated[float, Strict()]], Strict(), AfterValidat
 # --- metadata ----------------------------------------------------------------------------
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def _deeper_than(value: Any, levels: int) -> bool:
+    """True when ``value`` nests more than ``levels`` objects or arrays; never looks further down."""
+    if not isinstance(value, dict | list):
+        return False
+    if levels == 0:
+        return True
+    children = value.values() if isinstance(value, dict) else value
+    return any(_deeper_than(child, levels - 1) for child in children)
 
 
 def _has_nul(value: Any) -> bool:
@@ -188,10 +190,11 @@ def _has_nul(value: Any) -> bool:
 def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     if len(value) > METADATA_MAX_KEYS:
         raise ValueError(f"may have at most {METADATA_MAX_KEYS} top-level keys")
+    # Depth first: encoding a deeply nested value would hit the JSON encoder's own recursion limit.
+    if _deeper_than(value, METADATA_MAX_DEPTH):
+        raise ValueError(f"may nest at most {METADATA_MAX_DEPTH} levels deep")
     if len(orjson.dumps(value)) > METADATA_MAX_BYTES:
         raise ValueError(f"may be at most {METADATA_MAX_BYTES} bytes as JSON")
-    if _depth(value) > METADATA_MAX_DEPTH:
-        raise ValueError(f"may nest at most {METADATA_MAX_DEPTH} levels deep")
     if _has_nul(value):
         raise ValueError("must not contain NUL characters")
     return value
