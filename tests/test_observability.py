@@ -6,8 +6,10 @@ import asyncio
 import io
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +19,10 @@ from starlette.testclient import TestClient
 from patron.app import create_app
 from patron.config import Settings
 from patron.db import Database
+from patron.migrate import upgrade
 from patron.observability import JsonFormatter
 from tests.conftest import make_settings
-from tests.factories import Tenant
+from tests.factories import Tenant, create_tenant
 
 EMAIL = "ana.secret-guest@example.com"
 
@@ -241,3 +244,35 @@ def test_a_5xx_says_internal_error_with_the_request_id_and_no_trace(
 
     metrics = logged_client.get("/metrics").text
     assert 'patron_requests_total{method="POST",route="/crm/{accountId}/customers",status="500"} 1.0' in metrics
+
+
+def test_a_busy_database_is_503_with_retry_after_and_the_request_id(tmp_path: Path) -> None:
+    # SQLite's write lock is the contention a test can hold still; PostgreSQL waits on row locks instead.
+    path = tmp_path / "busy.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    tenant = create_tenant(url)
+    holder = sqlite3.connect(path, isolation_level=None)
+    with TestClient(create_app(make_settings(url, busy_timeout_ms=50)), raise_server_exceptions=False) as client:
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            for headers in (tenant.headers, {**tenant.headers, "Idempotency-Key": "busy"}):
+                busy = client.post(
+                    tenant.url("/customers"),
+                    json={"email": "ana@example.com"},
+                    headers={**headers, "X-Request-ID": "req-busy"},
+                )
+                assert busy.status_code == 503, busy.text
+                assert busy.json()["code"] == "unavailable"
+                assert busy.json()["context"]["requestId"] == "req-busy"
+                assert int(busy.headers["retry-after"]) >= 1
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        retried = client.post(
+            tenant.url("/customers"),
+            json={"email": "ana@example.com"},
+            headers={**tenant.headers, "Idempotency-Key": "busy"},
+        )
+        assert retried.status_code == 200
+        assert "idempotent-replayed" not in retried.headers

@@ -162,9 +162,16 @@ def error_response(
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
+def patron_error_response(exc: PatronError, request_id: str | None) -> Response:
+    context = exc.context
+    if exc.status >= 500 and request_id:  # every 5xx names the request, so a report can be traced
+        context = {**context, "requestId": request_id}
+    return error_response(exc.status, exc.code, exc.message, context, exc.headers)
+
+
 async def _patron_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PatronError)
-    return error_response(exc.status, exc.code, exc.message, exc.context, exc.headers)
+    return patron_error_response(exc, getattr(request.state, "request_id", None))
 
 
 async def _request_validation_error(request: Request, exc: Exception) -> Response:

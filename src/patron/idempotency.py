@@ -24,7 +24,7 @@ from patron.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     PatronError,
-    error_response,
+    patron_error_response,
 )
 
 KEEP_SECONDS = 24 * 3600
@@ -117,7 +117,8 @@ class IdempotencyMiddleware:
             db = scope["app"].state.db
             claim = await _claim(db, principal.client_id, key, fingerprint(scope["method"], scope["path"], body))
         except PatronError as exc:
-            await error_response(exc.status, exc.code, exc.message, exc.context, exc.headers)(scope, receive, send)
+            request_id = scope.get("state", {}).get("request_id")
+            await patron_error_response(exc, request_id)(scope, receive, send)
             return
 
         if not isinstance(claim, _Claimed):
