@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, Strict, TypeAdapter, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from patron.fields import Birthdate, Coordinates, Country, Email, LowerText, Metadata, Name, Phone, Text
+from patron.fields import Birthdate, Coordinates, Country, Email, LowerText, Metadata, Name, Phone, Text, email_key
 
 MAX_ADDRESSES = 20
 MAX_VEHICLES = 20
 MAX_FAVORITES = 200
 
 StrictBool = Annotated[bool, Strict()]
+T = TypeVar("T")
+
+
+def _problem(loc: tuple[str | int, ...], type_: str, msg: str, value: Any) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError(type_, msg), loc=loc, input=value)
+
+
+def _validate_with(value: Any, handler: Callable[[Any], T], problems: list[InitErrorDetails]) -> T:
+    """``handler(value)``, failing with its errors and ``problems`` together: a rule that spans
+    several fields is reported even when a field fails too, so one answer names every bad field."""
+    try:
+        validated = handler(value)
+    except ValidationError as exc:
+        if not problems:
+            raise
+        found = [_problem(e["loc"], e["type"], e["msg"], e["input"]) for e in exc.errors()]
+        raise ValidationError.from_exception_data(exc.title, [*found, *problems]) from None
+    if problems:
+        raise ValidationError.from_exception_data("body", problems)
+    return validated
 
 
 class _Body(BaseModel):
@@ -80,14 +114,14 @@ class FavoriteIn(_Body):
         return document
 
 
-def _one_default(items: list[Any]) -> list[Any]:
-    if sum(1 for item in items if item.default) > 1:
-        raise ValueError("at most one item may be the default")
-    return items
+def _one_default(items: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    marked = [i for i in items if isinstance(i, dict) and i.get("default") is True] if isinstance(items, list) else []
+    many = [_problem((), "value_error", "at most one item may be the default", items)] if len(marked) > 1 else []
+    return _validate_with(items, handler, many)
 
 
-DeliveryAddresses = Annotated[list[DeliveryAddressIn], Field(max_length=MAX_ADDRESSES), AfterValidator(_one_default)]
-Vehicles = Annotated[list[VehicleIn], Field(max_length=MAX_VEHICLES), AfterValidator(_one_default)]
+DeliveryAddresses = Annotated[list[DeliveryAddressIn], Field(max_length=MAX_ADDRESSES), WrapValidator(_one_default)]
+Vehicles = Annotated[list[VehicleIn], Field(max_length=MAX_VEHICLES), WrapValidator(_one_default)]
 Favorites = Annotated[list[FavoriteIn], Field(max_length=MAX_FAVORITES)]
 
 
@@ -106,6 +140,29 @@ class CustomerCreate(_ProfileFields):
 
     contact: ContactIn | None = None
     email: Email | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_guest(cls, data: Any, handler: ModelWrapValidatorHandler[CustomerCreate]) -> CustomerCreate:
+        return _validate_with(data, handler, _email_problems(data))
+
+
+def _email_problems(data: Any) -> list[InitErrorDetails]:
+    """An email is required (``contact.email`` or top-level); when both are given they name one guest."""
+    if not isinstance(data, dict):
+        return []
+    contact, top = data.get("contact"), data.get("email")
+    if top is None and not (isinstance(contact, dict) and "email" in contact):
+        return [_problem(("contact", "email"), "missing", "Field required", data)]
+    inner = contact.get("email") if isinstance(contact, dict) else None
+    if isinstance(top, str) and isinstance(inner, str):
+        try:
+            same = email_key(top) == email_key(inner)
+        except ValueError:
+            return []  # an address that is not valid is named by its own field
+        if not same:
+            return [_problem(("email",), "email_mismatch", "names another guest than contact.email", top)]
+    return []
 
 
 class CustomerUpdate(_ProfileFields):

@@ -31,8 +31,6 @@ from patron.errors import (
     CustomerAlreadyExists,
     CustomerNotFound,
     PreconditionFailed,
-    ValidationFailed,
-    field_error,
 )
 from patron.fields import email_key
 from patron.timefmt import format_utc, utcnow
@@ -145,14 +143,8 @@ async def _raise_taken(conn: Connection, account_id: str, key: str) -> None:
 def new_profile(channel: int, account_id: str, body: CustomerCreate) -> tuple[StoredProfile, str, str | None]:
     """A new profile's (stored form, email key, phone) from a validated create body."""
     contact = body.contact or ContactIn()
-    email = contact.email if "email" in contact.model_fields_set else None
-    if email is not None and body.email is not None and email_key(email) != email_key(body.email):
-        raise ValidationFailed(
-            [field_error(["body", "email"], "names another guest than contact.email", "email_mismatch")]
-        )
-    email = email or body.email
-    if email is None:
-        raise ValidationFailed([field_error(["body", "contact", "email"], "Field required", "missing")])
+    email = contact.email if "email" in contact.model_fields_set else body.email
+    assert email is not None, "CustomerCreate requires an email"
 
     profile_id = ids.new_id()
     now = format_utc(utcnow())
