@@ -231,9 +231,8 @@ _names = st.one_of(
     st.sampled_from(["", "  "]),
     st.text(alphabet="abcdefghij KLM\u00e9\u00f1'-", min_size=1, max_size=12).map(str.strip).filter(bool),
 )
-_free_text = st.one_of(
-    st.none(), st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=20)
-)
+_storable = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")  # NUL is a 422 of its own
+_free_text = st.one_of(st.none(), st.text(_storable, max_size=20))
 _PHONES = {
     "+32 470 12 34 56": "+32470123456",
     "0044 20 7946 0958": "+442079460958",
@@ -273,7 +272,11 @@ _vehicle = st.fixed_dictionaries(
 )
 _metadata = st.one_of(
     st.none(),
-    st.dictionaries(st.sampled_from(["a", "b", "tier"]), st.one_of(st.integers(), st.text(max_size=5)), max_size=3),
+    st.dictionaries(
+        st.sampled_from(["a", "b", "tier"]),
+        st.one_of(st.integers(-(2**63), 2**63 - 1), st.text(_storable, max_size=5)),
+        max_size=3,
+    ),
 )
 
 patches = st.fixed_dictionaries(
