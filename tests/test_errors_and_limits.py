@@ -597,6 +597,7 @@ def test_every_response_carries_a_request_id_echoed_when_sent(
         ("PATCH", tenant.url(f"/customers/{pid}"), {**tenant.headers, **JSON}, b"{"),  # 400
         ("PATCH", tenant.url(f"/customers/{pid}"), {**tenant.headers, "Content-Type": "text/plain"}, b"{}"),  # 415
         ("PATCH", tenant.url(f"/customers/{pid}"), {**tenant.headers, **JSON}, b'{"contact": null}'),  # 422
+        ("PATCH", tenant.url(f"/customers/{pid}"), {**tenant.headers, **JSON}, b"[" + b" " * MIB + b"]"),  # 413
         ("POST", "/oauth/token", JSON, b"{}"),
         ("GET", "/oauth/token", {}, None),
         ("GET", "/healthz", {}, None),
