@@ -267,6 +267,12 @@ def test_wrong_or_unreadable_basic_credentials_ask_for_basic(client: TestClient,
         assert response.headers["www-authenticate"].startswith("Basic"), authorization
 
 
+def test_credentials_in_basic_and_in_the_body_are_invalid_request(client: TestClient, tenant: Tenant) -> None:
+    headers = basic(tenant.client_id, tenant.client_secret)
+    response = client.post(TOKEN, data=form_credentials(tenant), headers=headers)
+    assert_oauth_error(response, 400, "invalid_request")
+
+
 def test_other_methods_are_405_allow_post(client: TestClient) -> None:
     for method in ("GET", "PUT", "PATCH", "DELETE", "OPTIONS"):
         response = client.request(method, TOKEN)
@@ -279,7 +285,12 @@ def test_other_methods_are_405_allow_post(client: TestClient) -> None:
 
 
 def test_credentials_in_the_query_string_are_refused_and_no_token_is_issued(client: TestClient, tenant: Tenant) -> None:
-    for query in ("client_secret={secret}", "client_id={id}", "client_id={id}&client_secret={secret}"):
+    for query in (
+        "client_secret={secret}",
+        "client_id={id}",
+        "client_id={id}&client_secret={secret}",
+        "client_secret=",
+    ):
         url = TOKEN + "?" + query.format(id=tenant.client_id, secret=tenant.client_secret)
         assert_oauth_error(client.post(url, json=json_credentials(tenant)), 400, "invalid_request")
         assert_oauth_error(client.post(url, data=form_credentials(tenant)), 400, "invalid_request")
