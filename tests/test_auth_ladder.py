@@ -16,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.factories import Tenant, create_api_client, mint_token
+from tests.test_errors_and_limits import assert_error
 
 
 @dataclass(frozen=True)
@@ -117,16 +118,6 @@ def send(client: TestClient, route: Route, url: str, headers: dict[str, str], *,
     if payload is None:
         return client.request(route.method, url, headers=headers)
     return client.request(route.method, url, json=payload, headers=headers)
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"code", "message", "context"}
-    assert body["code"] == code
-    assert isinstance(body["message"], str) and body["message"]
-    assert isinstance(body["context"], dict)
-    return body
 
 
 def assert_invalid_token(response: Any) -> None:

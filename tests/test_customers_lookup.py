@@ -9,6 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.factories import Tenant, create_tenant
+from tests.test_errors_and_limits import assert_error
 
 
 def create(client: TestClient, tenant: Tenant, email: str, phone: str | None = None) -> dict[str, Any]:
@@ -28,14 +29,6 @@ def found(client: TestClient, tenant: Tenant, body: Any) -> dict[str, Any]:
     response = lookup(client, tenant, body)
     assert response.status_code == 200, (body, response.text)
     return dict(response.json())
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"code", "message", "context"}
-    assert body["code"] == code
-    return dict(body)
 
 
 @pytest.fixture

@@ -47,7 +47,8 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     return dict(body)
 
 
-def error_locs(response: Any) -> list[tuple[str | int, ...]]:
+def validation_errors(response: Any) -> list[dict[str, Any]]:
+    """The items of a 422 validation_error, each checked to be {"loc", "msg", "type"}."""
     body = assert_error(response, 422, "validation_error")
     errors = body["context"]["errors"]
     assert isinstance(errors, list) and errors
@@ -56,13 +57,20 @@ def error_locs(response: Any) -> list[tuple[str | int, ...]]:
         assert isinstance(error["loc"], list) and error["loc"][0] == "body"
         assert isinstance(error["msg"], str) and error["msg"]
         assert isinstance(error["type"], str) and error["type"]
-    return [tuple(error["loc"]) for error in errors]
+    return list(errors)
 
 
-def assert_names(response: Any, *locs: tuple[str | int, ...]) -> None:
-    named = error_locs(response)
+def error_locs(response: Any) -> list[tuple[str | int, ...]]:
+    return [tuple(error["loc"]) for error in validation_errors(response)]
+
+
+def assert_names(response: Any, *locs: tuple[str | int, ...]) -> list[dict[str, Any]]:
+    """A 422 whose errors name each of ``locs`` (a loc names a field and everything under it)."""
+    errors = validation_errors(response)
+    named = [tuple(error["loc"]) for error in errors]
     for loc in locs:
         assert any(found[: len(loc)] == loc for found in named), (loc, named)
+    return errors
 
 
 def no_profile(client: TestClient, tenant: Tenant, email: str) -> None:
