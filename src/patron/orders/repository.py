@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Column, Select, String, bindparam, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 
 from patron import tables
@@ -10,6 +13,8 @@ from patron.db import Connection
 
 _o = tables.crm_orders
 _c = tables.customers
+_CHUNK = 1000
+T = TypeVar("T")
 
 
 async def profile_exists(conn: Connection, account_id: str, profile_id: str) -> bool:
@@ -26,6 +31,68 @@ async def find_by_order_id(conn: Connection, account_id: str, order_id: str) -> 
     stmt = select(_o.c.id, _o.c.document).where(_o.c.account_id == account_id, _o.c.order_id == order_id)
     row = (await conn.execute(stmt)).first()
     return (row.id, row.document) if row is not None else None
+
+
+async def existing_profiles(conn: Connection, account_id: str, profile_ids: Collection[str]) -> set[str]:
+    """Which of these profile ids exist in the account."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(profile_ids)):
+        rows = await conn.execute(_each_by_key(conn, account_id, _c.c.id, chunk, [_c.c.id]))
+        found.update(row.id for row in rows)
+    return found
+
+
+async def find_by_order_ids(
+    conn: Connection, account_id: str, order_ids: Collection[str]
+) -> dict[str, tuple[str, str]]:
+    """orderId -> (crm order id, document) for those of these orderIds already recorded."""
+    found: dict[str, tuple[str, str]] = {}
+    for chunk in _chunks(sorted(order_ids)):
+        columns = [_o.c.order_id, _o.c.id, _o.c.document]
+        rows = await conn.execute(_each_by_key(conn, account_id, _o.c.order_id, chunk, columns))
+        found.update((row.order_id, (row.id, row.document)) for row in rows)
+    return found
+
+
+async def insert_many(conn: Connection, account_id: str, rows: Sequence[dict[str, str]]) -> set[str]:
+    """Insert orders (keys as the table's columns, account_id aside); the orderIds actually written.
+
+    An orderId recorded meanwhile by another transaction is skipped, not an error."""
+    if not rows:
+        return set()
+    insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert_(_o).on_conflict_do_nothing(index_elements=[_o.c.account_id, _o.c.order_id]).returning(_o.c.order_id)
+    # One compiled statement for all rows: SQLAlchemy sends them as multi-row VALUES batches.
+    result = await conn.execute(stmt, [{"account_id": account_id, **row} for row in rows])
+    return {row.order_id for row in result}
+
+
+def _each_by_key(
+    conn: Connection, account_id: str, key: Column[str], values: Sequence[str], columns: list[Column[Any]]
+) -> Select[Any]:
+    """The rows of ``key``'s table in the account whose ``key`` is among ``values`` (one index probe each).
+
+    On PostgreSQL, ``key IN (...)`` is planned from statistics, and a table filling up in a bulk
+    import has none yet: the planner then reads every row of the account for each batch. A lateral
+    probe per value (LIMIT 1 keeps it from being flattened into a join) uses the unique index
+    whatever the statistics say."""
+    table = key.table
+    scope = table.c.account_id == account_id
+    if conn.dialect.name != "postgresql":
+        return select(*columns).where(scope, key.in_(values))
+    wanted = (
+        func.unnest(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+        .table_valued("value")
+        .render_derived()
+    )
+    probe = select(*columns).where(scope, key == wanted.c.value).limit(1).lateral()
+    return select(*(probe.c[column.name] for column in columns)).select_from(wanted).join(probe, true())
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    # Well under the bound-parameter limits of SQLite (32766) and asyncpg (32767).
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
 
 
 async def insert(
