@@ -186,7 +186,8 @@ def test_account_option_and_stdin(client: TestClient, tenant: Tenant, other_tena
         line(ana, "s-3", other_tenant.account_id),  # 3: names another account
         line(ana, "s-4", accountId=None),  # 4: null is "not named"
     ]
-    data = "".join(json.dumps(item) + "\n" for item in lines).encode()
+    # As some editors save it: a byte order mark first, and CRLF line ends.
+    data = "\ufeff".encode() + "".join(json.dumps(item) + "\r\n" for item in lines).encode()
     code, summary, done = run_import(database_url, "-", "--account", tenant.account_id, stdin=data)
     assert code != 0, done.stderr.decode()
     assert (summary["imported"], summary["alreadyPresent"], summary["rejected"]) == (3, 0, 1)

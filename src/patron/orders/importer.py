@@ -133,6 +133,8 @@ async def import_orders(
     refused: list[Outcome] = []
     line_no = 0
     for line_no, raw in enumerate(source, start=1):
+        if line_no == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # the UTF-8 byte order mark some editors write
         if not raw.strip():
             continue
         summary["lines"] += 1
