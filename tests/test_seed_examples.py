@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from tests.factories import Tenant
 
-SEED = Path(__file__).parents[2] / "shared" / "seed" / "deliverect-crm.openapi.yaml"
+SEED = Path(__file__).parents[1] / "docs" / "seed" / "deliverect-crm.openapi.yaml"
 ID = re.compile(r"[0-9a-f]{24}")
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 

@@ -4,13 +4,22 @@ Order of refusals: 415 not JSON, 413 over 1 MiB, 400 malformed JSON, 422 invalid
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 
-from patron.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed, pydantic_errors
+from patron.errors import (
+    InvalidJson,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    field_error,
+    pydantic_errors,
+)
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -44,10 +53,40 @@ async def read_json(request: Request) -> Any:
     raw = await read_bytes(request)
     if not raw.strip():
         raise InvalidJson("The request body is empty; send a JSON document.")
+    return parse_json(raw)
+
+
+# orjson reads an integer past 64 bits as a float, silently; such a body takes the exact parser.
+_LONG_NUMBER = re.compile(rb"\d{20}")
+_INT64 = 2**63
+
+
+def _exact_int(text: str) -> int:
+    value = int(text)
+    if not -_INT64 <= value < 2 * _INT64:
+        raise OverflowError(text)
+    return value
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(name)
+
+
+def parse_json(raw: bytes, what: str = "request body") -> Any:
+    """The JSON value of ``raw``: 400 invalid_json if it is not JSON, 422 for numbers past 64 bits."""
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidJson(f"The request body is not valid JSON: {exc.msg} at character {exc.pos}.") from None
+        raise InvalidJson(f"The {what} is not valid JSON: {exc.msg} at character {exc.pos}.") from None
+    if _LONG_NUMBER.search(raw):
+        try:
+            json.loads(raw, parse_int=_exact_int, parse_constant=_no_constant)
+        except OverflowError:
+            raise ValidationFailed(
+                [field_error(["body"], "integers must fit in 64 bits", "int_too_large")],
+                f"The {what} has an integer too large to keep exactly.",
+            ) from None
+    return value
 
 
 def validate(model: type[M], data: Any, *, context: dict[str, Any] | None = None) -> M:

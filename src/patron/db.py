@@ -9,6 +9,7 @@ until the busy timeout, then the request answers 503."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,12 +19,14 @@ import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine, Result
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from patron.config import Settings
 from patron.errors import Unavailable
 
 T = TypeVar("T")
+log = logging.getLogger("patron.db")
 
 # PostgreSQL: serialization_failure, deadlock_detected, lock_not_available.
 _RETRYABLE_PG_CODES = {"40001", "40P01", "55P03"}
@@ -96,6 +99,8 @@ def create_async_postgres_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
         pool_pre_ping=True,
+        # A write stuck behind another transaction's row lock gives up like SQLite's busy timeout: 503.
+        connect_args={"server_settings": {"lock_timeout": f"{settings.busy_timeout_ms}ms"}},
         hide_parameters=True,  # a failed statement's values (emails, profiles) never reach the logs
     )
 
@@ -150,6 +155,9 @@ class Database:
             self._reader = _sqlite_engine(settings, busy_timeout_ms=settings.busy_timeout_ms, write=False)
             # Writers never block the event loop: they poll for the lock instead (see write()).
             self._writer = _sqlite_engine(settings, busy_timeout_ms=0, write=True)
+            # SQLite has one writer at a time; a process queues its own writers here, so they wait
+            # without holding pool connections (a pool checkout would block the event loop).
+            self._write_turn = asyncio.Lock()
         else:
             self.engine = create_async_postgres_engine(settings)
 
@@ -164,7 +172,7 @@ class Database:
                 with self._reader.connect() as conn, conn.begin():
                     yield _SQLiteConnection(conn)
             else:
-                async with self.engine.connect() as aconn, aconn.begin():
+                async with self._postgres() as aconn, aconn.begin():
                     yield aconn
         except DBAPIError as exc:
             if is_busy(exc):
@@ -172,28 +180,51 @@ class Database:
             raise
 
     @asynccontextmanager
+    async def _postgres(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection; when none can be had (server down or refusing, pool exhausted),
+        the request answers 503 with Retry-After rather than 500."""
+        aconn = self.engine.connect()
+        try:
+            await aconn.start()
+        except (DBAPIError, SQLAlchemyTimeoutError, OSError) as exc:
+            log.warning("database unavailable: %s", exc.__class__.__name__)
+            raise Unavailable("The database cannot be reached; retry shortly.") from exc
+        try:
+            yield aconn
+        finally:
+            await aconn.close()
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
         """A write transaction. On SQLite it holds the write lock from BEGIN to COMMIT."""
         try:
             if self.is_sqlite:
-                with self._writer.connect() as conn:
-                    await self._begin_immediate(conn)
-                    try:
-                        yield _SQLiteConnection(conn)
-                    except BaseException:
-                        conn.rollback()
-                        raise
-                    conn.commit()
+                deadline = time.monotonic() + self.settings.busy_timeout_ms / 1000
+                try:
+                    async with asyncio.timeout(self.settings.busy_timeout_ms / 1000):
+                        await self._write_turn.acquire()
+                except TimeoutError:
+                    raise Unavailable() from None
+                try:
+                    with self._writer.connect() as conn:
+                        await self._begin_immediate(conn, deadline)
+                        try:
+                            yield _SQLiteConnection(conn)
+                        except BaseException:
+                            conn.rollback()
+                            raise
+                        conn.commit()
+                finally:
+                    self._write_turn.release()
             else:
-                async with self.engine.connect() as aconn, aconn.begin():
+                async with self._postgres() as aconn, aconn.begin():
                     yield aconn
         except DBAPIError as exc:
             if is_busy(exc):
                 raise Unavailable() from exc
             raise
 
-    async def _begin_immediate(self, conn: sqlalchemy.Connection) -> None:
-        deadline = time.monotonic() + self.settings.busy_timeout_ms / 1000
+    async def _begin_immediate(self, conn: sqlalchemy.Connection, deadline: float) -> None:
         pause = 0.001
         while True:
             try:

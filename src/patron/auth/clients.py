@@ -50,8 +50,11 @@ async def create(
     scope: list[str],
     channel: int = DEFAULT_CHANNEL,
     name: str = "",
+    hasher: PasswordHasher = _hasher,
 ) -> tuple[Client, str]:
-    """Create a client; the secret is returned here once and only its hash is kept."""
+    """Create a client; the secret is returned here once and only its hash is kept.
+
+    ``hasher`` sets the argon2id cost; verification reads the cost from the stored hash."""
     client_id = ids.new_id()
     secret = secrets.token_urlsafe(32)
     ordered_scope = [s for s in SCOPES if s in scope]
@@ -59,7 +62,7 @@ async def create(
         tables.api_clients.insert().values(
             client_id=client_id,
             name=name or client_id,
-            secret_hash=_hasher.hash(secret),
+            secret_hash=hasher.hash(secret),
             scope=" ".join(ordered_scope),
             accounts=orjson.dumps(list(dict.fromkeys(accounts))).decode(),
             channel=channel,
