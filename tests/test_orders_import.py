@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
+from patron import tables
 from patron.body import validate
 from patron.db import Database
 from patron.errors import OrderConflict
@@ -327,3 +328,42 @@ async def wait_until_waiting(db: Database, backend: Backend) -> None:
                 return
         await asyncio.sleep(0.02)
     raise AssertionError("the batch never waited for the API's transaction")
+
+
+def test_demo_data_fills_an_account_again_with_orders_the_api_serves(
+    client: TestClient, tenant: Tenant, database_url: str
+) -> None:
+    env = {**os.environ, "PATRON_DATABASE_URL": database_url}
+
+    def demo_data(account_id: str) -> subprocess.CompletedProcess[bytes]:
+        command = [str(PATRON), "demo-data", "--account", account_id, "--customers", "3", "--orders-per-customer", "2"]
+        return subprocess.run(command, capture_output=True, env=env, timeout=120, check=False)
+
+    for _ in range(2):  # the second run adds guests instead of tripping over the first run's emails
+        done = demo_data(tenant.account_id)
+        assert done.returncode == 0, done.stderr.decode()
+        assert json.loads(done.stdout) == {"accountId": tenant.account_id, "customers": 3, "orders": 6}
+    profiles = profile_ids(database_url, tenant.account_id)
+    orders = [order for profile_id in profiles for order in history(client, tenant, profile_id)["items"]]
+    assert (len(profiles), len(orders)) == (6, 12)
+    for order in orders:
+        assert order["accountId"] == tenant.account_id
+        assert order["channel"] == 10000
+        assert order["payment"]["amount"]["currency"] == "EUR"
+
+    unknown = demo_data("0123456789abcdef01234567")
+    assert unknown.returncode != 0
+    assert b"no such account" in unknown.stderr
+
+
+def profile_ids(database_url: str, account_id: str) -> list[str]:
+    async def read() -> list[str]:
+        db = Database(make_settings(database_url))
+        try:
+            async with db.read() as conn:
+                stmt = select(tables.customers.c.id).where(tables.customers.c.account_id == account_id)
+                return [row.id for row in await conn.execute(stmt)]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())

@@ -232,7 +232,7 @@ def orders_import(source: Any, account_id: str | None, batch_size: int) -> None:
 @click.option("--seed", default=1, show_default=True, type=int)
 def demo_data(account_id: str | None, customers: int, orders_per_customer: int, seed: int) -> None:
     """Fill an account with realistic generated guests and orders."""
-    from patron.demo import fill
+    from patron.demo import NoSuchAccount, fill
 
     if account_id is not None and not ids.is_id(account_id):
         _fail("--account must be 24 lowercase hex characters")
@@ -243,7 +243,10 @@ def demo_data(account_id: str | None, customers: int, orders_per_customer: int, 
             database, account_id=account_id, customers=customers, orders_per_customer=orders_per_customer, seed=seed
         )
 
-    _print(_run(work))
+    try:
+        _print(_run(work))
+    except NoSuchAccount:
+        _fail(f"no such account: {account_id}")
 
 
 @main.command()

@@ -6,13 +6,16 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from patron import accounts
+from sqlalchemy import func, select
+
+from patron import accounts, tables
 from patron.auth.clients import DEFAULT_CHANNEL
 from patron.auth.tokens import Principal
 from patron.body import validate
 from patron.customers import service as customers
 from patron.customers.schemas import CustomerCreate
 from patron.db import Database
+from patron.errors import CustomerAlreadyExists
 from patron.orders import service as orders
 from patron.orders.schemas import OrderCreate
 
@@ -122,6 +125,13 @@ def order(rng: random.Random, profile_id: str, n: int, start: datetime) -> dict[
     }
 
 
+class NoSuchAccount(LookupError):
+    """``--account`` names no account."""
+
+
+_guests = tables.customers
+
+
 async def fill(
     db: Database, *, account_id: str | None, customers: int, orders_per_customer: int, seed: int
 ) -> dict[str, Any]:
@@ -129,15 +139,27 @@ async def fill(
     if account_id is None:
         async with db.write() as conn:
             account_id = (await accounts.create(conn, name="Demo restaurant", default_country="BE"))["accountId"]
+    async with db.read() as conn:
+        if not await accounts.existing(conn, [account_id]):
+            raise NoSuchAccount(account_id)
+        # Guests are numbered on from those already there, so filling an account again adds guests.
+        number = (await conn.execute(select(func.count()).where(_guests.c.account_id == account_id))).scalar_one()
     principal = Principal("demo", frozenset(), frozenset({account_id}), DEFAULT_CHANNEL)
     start = datetime.now(UTC) - timedelta(days=365)
     created_customers = created_orders = 0
     batch = 200
     for first in range(0, customers, batch):
         async with db.write() as conn:
-            for n in range(first, min(first + batch, customers)):
-                body = validate(CustomerCreate, guest(rng, n))
-                profile = await customers_create(conn, principal, account_id, body)
+            for _ in range(first, min(first + batch, customers)):
+                while True:
+                    try:
+                        body = validate(CustomerCreate, guest(rng, number))
+                        profile = await customers_create(conn, principal, account_id, body)
+                        break
+                    except CustomerAlreadyExists:  # an email a guest of the account already has
+                        pass
+                    finally:
+                        number += 1
                 created_customers += 1
                 for k in range(orders_per_customer):
                     created, _ = await orders.record(
