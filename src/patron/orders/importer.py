@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import orjson
 
-from patron import ids
+from patron import accounts, ids
 from patron.body import validate
 from patron.db import Database, retry_busy
 from patron.errors import PatronError
@@ -93,7 +93,12 @@ async def _record_batch(
     async def attempt() -> list[Outcome]:
         outcomes: list[Outcome] = []
         async with db.write() as conn:
+            known_accounts = await accounts.existing(conn, list(by_account))
             for account_id, lines in by_account.items():
+                if account_id not in known_accounts:
+                    reason = {"code": "account_not_found", "message": f"No account {account_id}."}
+                    outcomes.extend((line_no, None, reason) for line_no, _ in lines)
+                    continue
                 recorded = await service.record_many(
                     conn, account_id, [body for _, body in lines], default_channel=IMPORT_CHANNEL
                 )
