@@ -1,10 +1,13 @@
 """A crash loses nothing that was acknowledged and leaves nothing half-written: a write load on a
 real ``patron serve`` is cut by kill -9, and a new process on the same database finds every
-answered write, and only whole profiles."""
+answered write, and only whole profiles. A database out of reach is a 503, not a crash."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +15,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.conftest import ADMIN_URL, Backend, _run_sql
 from tests.factories import Tenant, create_tenant
 from tests.server import Server, serving, stored_profiles
 
@@ -153,3 +157,49 @@ def test_a_killed_server_loses_no_acknowledged_write_and_leaves_no_half_written_
             duplicate = http.post(tenant.url("/customers"), json={"email": taken_email})
             assert duplicate.status_code == 409
             assert duplicate.json()["code"] == "customer_already_exists"
+
+
+@contextmanager
+def _database_out_of_reach(backend: Backend, database_url: str) -> Iterator[None]:
+    """SQLite: another process holds the write lock. PostgreSQL: the database refuses connections
+    and the server's open ones are cut."""
+    if backend.name == "sqlite":
+        outsider = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        outsider.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            outsider.rollback()
+            outsider.close()
+        return
+    name = database_url.rsplit("/", 1)[1]
+    _run_sql(ADMIN_URL, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    try:
+        _run_sql(ADMIN_URL, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        yield
+    finally:
+        _run_sql(ADMIN_URL, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def test_a_database_out_of_reach_answers_503_and_the_server_recovers(backend: Backend, database_url: str) -> None:
+    tenant = create_tenant(database_url)
+    with serving(database_url, env={"PATRON_BUSY_TIMEOUT_MS": "300"}) as server:
+        with server.client(headers=tenant.headers) as http:
+            created = http.post(tenant.url("/customers"), json={"email": "ana@example.com"})
+            assert created.status_code == 200, created.text
+            profile_id = created.json()["id"]
+
+            with _database_out_of_reach(backend, database_url):
+                refused = http.patch(tenant.url(f"/customers/{profile_id}"), json={"externalId": "during"})
+                assert refused.status_code == 503, refused.text
+                assert refused.json()["code"] == "unavailable"
+                assert int(refused.headers["Retry-After"]) >= 1
+                assert "Traceback" not in refused.text
+
+            # No restart: the same process serves again, and the refused write left nothing behind.
+            read = http.get(tenant.url(f"/customers/{profile_id}"))
+            assert read.status_code == 200, read.text
+            assert read.json()["externalId"] is None
+            patched = http.patch(tenant.url(f"/customers/{profile_id}"), json={"externalId": "after"})
+            assert patched.status_code == 200, patched.text
+            assert patched.json()["externalId"] == "after"

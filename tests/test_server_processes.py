@@ -132,6 +132,20 @@ def test_a_token_from_one_process_works_on_the_other(database_url: str, servers:
             assert refused.status_code == 401
             assert refused.json()["code"] == "invalid_token"
 
+    # Revoking the client through the command line stops its tokens on every process at once.
+    subprocess.run(
+        [*patron_command(), "clients", "revoke", tenant.client_id],
+        env=server_env(database_url),
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    for server in servers:
+        with server.client(headers=_bearer(signed_with_new_key)) as http:
+            revoked = http.get(path)
+        assert revoked.status_code == 401
+        assert revoked.json()["code"] == "invalid_token"
+
 
 def test_idempotency_keys_and_limits_are_shared_by_the_processes(database_url: str) -> None:
     tenant = create_tenant(database_url)
@@ -196,6 +210,36 @@ def test_concurrent_creates_of_one_email_across_processes_make_one_profile(
             found = http.post(tenant.url("/customers/lookup"), json={"email": "ANA@example.com"})
         assert found.status_code == 200
         assert found.json()["id"] == winner
+
+
+def test_concurrent_moves_onto_one_email_across_processes_leave_one_owner(
+    database_url: str, servers: list[Server]
+) -> None:
+    tenant = create_tenant(database_url)
+    profiles = [_new_profile(servers[0], tenant, f"guest{n}@example.com") for n in range(8)]
+    answers = _in_parallel(
+        [
+            _request(
+                servers[n % 2], tenant, "PATCH", f"/customers/{profile_id}", {"contact": {"email": "ana@example.com"}}
+            )
+            for n, profile_id in enumerate(profiles)
+        ]
+    )
+    assert sorted(a.status_code for a in answers) == [200] + [409] * 7, [(a.status_code, a.text) for a in answers]
+    winner = next(a for a in answers if a.status_code == 200).json()["id"]
+    for answer in answers:
+        if answer.status_code == 409:
+            assert answer.json()["code"] == "customer_already_exists"
+            assert answer.json()["context"]["crmProfileId"] == winner
+    # The refused moves changed nothing.
+    stored = stored_profiles(database_url, tenant.account_id)
+    for n, profile_id in enumerate(profiles):
+        version, document = stored[profile_id]
+        email = orjson.loads(document)["contact"]["email"]
+        if profile_id == winner:
+            assert (version, email) == (2, "ana@example.com")
+        else:
+            assert (version, email) == (1, f"guest{n}@example.com")
 
 
 def test_concurrent_contact_patches_across_processes_lose_nothing(database_url: str, servers: list[Server]) -> None:
@@ -268,6 +312,23 @@ def test_ten_parallel_patches_of_different_fields_all_apply(database_url: str, s
     assert profile["billingAddress"]["street"] == "Rue Haute 1"
     assert [a["street"] for a in profile["deliveryAddresses"]] == ["Rue Haute 1"]
     assert [(v["make"], v["model"], v["color"]) for v in profile["vehicles"]] == [("volvo", "v70", "blue")]
+
+
+def test_writers_queue_for_a_small_pool_instead_of_failing(database_url: str) -> None:
+    """More concurrent writes than a process has database connections: they wait their turn."""
+    tenant = create_tenant(database_url)
+    one_connection = {"PATRON_POOL_SIZE": "1", "PATRON_POOL_MAX_OVERFLOW": "0"}
+    with serving_many(database_url, 2, env=one_connection) as servers:
+        profiles = [_new_profile(servers[0], tenant, f"guest{n}@example.com") for n in range(24)]
+        answers = _in_parallel(
+            [
+                _request(servers[n % 2], tenant, "PATCH", f"/customers/{profile_id}", {"metadata": {"n": n}})
+                for n, profile_id in enumerate(profiles)
+            ]
+        )
+    assert [a.status_code for a in answers] == [200] * 24, [a.text for a in answers if a.status_code != 200]
+    stored = stored_profiles(database_url, tenant.account_id)
+    assert [orjson.loads(stored[p][1])["metadata"] for p in profiles] == [{"n": n} for n in range(24)]
 
 
 def _worker_pids(server: Server) -> set[int]:
