@@ -24,6 +24,8 @@ def _lock(connection: Connection) -> None:
         connection.exec_driver_sql("PRAGMA busy_timeout=60000")
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     else:
+        # Requests give up on a lock after the busy timeout; a migration waits its turn instead.
+        connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
 
 
