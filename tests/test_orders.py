@@ -250,11 +250,16 @@ def test_currency_is_returned_upper_case_with_a_display_in_its_minor_unit(client
 
 def test_amount_must_be_an_integer_of_minor_units_in_range(client: TestClient, tenant: Tenant) -> None:
     profile_id = new_profile(client, tenant)
-    for value in (19.99, 1999.0, -1, 2**53, 2**64, "1999", True, None):
+    for value in (19.99, 1999.0, -1, 2**53, 2**63, "1999", True, None):
         answer = client.post(
             tenant.url("/orders"), json=order_body(profile_id, payment=amount(value)), headers=tenant.headers
         )
         assert ["body", "payment", "amount", "value"] in error_locs(answer), value
+    # Past 64 bits a JSON parser would round the number; the body is refused before fields are read.
+    answer = client.post(
+        tenant.url("/orders"), json=order_body(profile_id, payment=amount(2**64)), headers=tenant.headers
+    )
+    assert error_locs(answer)
     assert history(client, tenant, profile_id)["total"] == 0
 
 

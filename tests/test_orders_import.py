@@ -99,6 +99,10 @@ def test_import_reports_every_line_and_imports_nothing_twice(
         line(ana, "o-9", account, payment={"amount": {"value": -1, "currency": "EUR"}}),  # 15
         line(ana, "o-10", account, payment={"amount": {"value": 100, "currency": "EURO"}}),  # 16
         line(ana, "o-11", "0123456789abcdef01234567"),  # 17: no such account
+        json.dumps(line(ana, "o-12", account, payment={"amount": {"value": 0, "currency": "EUR"}})).replace(
+            '"value": 0', '"value": 18446744073709551616'
+        ),  # 18: past 64 bits
+        json.dumps(line(ana, "o-13", account, locationId="x" * 1024 * 1024)),  # 19: over 1 MiB
     ]
     source = write_lines(tmp_path / "orders.ndjson", lines)
 
@@ -106,7 +110,7 @@ def test_import_reports_every_line_and_imports_nothing_twice(
     assert code != 0, done.stderr.decode()
     assert summary["imported"] == 4  # lines 1, 2, 12, 14
     assert summary["alreadyPresent"] == 1  # line 9
-    assert summary["rejected"] == 11
+    assert summary["rejected"] == 13
     assert codes_by_line(summary) == {
         4: "invalid_json",
         5: "invalid_json",
@@ -119,8 +123,10 @@ def test_import_reports_every_line_and_imports_nothing_twice(
         15: "validation_error",
         16: "validation_error",
         17: "account_not_found",
+        18: "validation_error",
+        19: "payload_too_large",
     }
-    assert [rejection["line"] for rejection in summary["rejections"]] == [4, 5, 6, 7, 8, 10, 11, 13, 15, 16, 17]
+    assert [rejection["line"] for rejection in summary["rejections"]] == [4, 5, 6, 7, 8, 10, 11, 13, 15, 16, 17, 18, 19]
     reasons = {rejection["line"]: rejection for rejection in summary["rejections"]}
     assert all(reason["message"] for reason in reasons.values())
     assert ["body", "payment", "amount", "value"] in [e["loc"] for e in reasons[7]["context"]["errors"]]
@@ -150,7 +156,7 @@ def test_import_reports_every_line_and_imports_nothing_twice(
     # The same file again: nothing new, and the same lines refused for the same reasons.
     code, again, _ = run_import(database_url, str(source))
     assert code != 0
-    assert (again["imported"], again["alreadyPresent"], again["rejected"]) == (0, 5, 11)
+    assert (again["imported"], again["alreadyPresent"], again["rejected"]) == (0, 5, 13)
     assert codes_by_line(again) == codes_by_line(summary)
     assert history(client, tenant, ana)["items"] == sorted(
         stored.values(), key=lambda o: (o["orderDate"], o["id"]), reverse=True

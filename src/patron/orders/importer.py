@@ -10,12 +10,10 @@ import time
 from collections.abc import Iterable
 from typing import IO, Any
 
-import orjson
-
 from patron import accounts, ids
-from patron.body import validate
+from patron.body import parse_json, validate
 from patron.db import Database, retry_busy
-from patron.errors import PatronError
+from patron.errors import PatronError, PayloadTooLarge
 from patron.orders import service
 from patron.orders.schemas import OrderCreate
 
@@ -35,13 +33,9 @@ def _reason(exc: PatronError) -> dict[str, Any]:
 
 def _parse(raw: bytes, default_account: str | None) -> tuple[str, OrderCreate]:
     if len(raw) > MAX_LINE_BYTES:
-        raise PatronError("The line is longer than 1 MiB.", context={}) from None
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        error = PatronError(f"The line is not valid JSON: {exc.msg}.")
-        error.code = "invalid_json"
-        raise error from None
+        raise PayloadTooLarge("The line is longer than 1 MiB.")
+    # As the API reads a body: invalid_json, or a 422 for integers too large to keep exactly.
+    data = parse_json(raw, "line")
     if not isinstance(data, dict):
         error = PatronError("The line must be a JSON object.")
         error.code = "invalid_json"
