@@ -212,6 +212,40 @@ def test_concurrent_creates_of_one_email_across_processes_make_one_profile(
         assert found.json()["id"] == winner
 
 
+def test_concurrent_posts_of_one_order_across_processes_record_it_once(
+    database_url: str, servers: list[Server]
+) -> None:
+    tenant = create_tenant(database_url)
+    profile_id = _new_profile(servers[0], tenant, "ana@example.com")
+
+    def order(order_id: str, value: int) -> dict[str, Any]:
+        return {
+            "crmProfileId": profile_id,
+            "orderId": order_id,
+            "orderDate": "2025-10-24T16:45:14Z",
+            "payment": {"amount": {"value": value, "currency": "EUR"}},
+        }
+
+    same = _in_parallel([_request(servers[n % 2], tenant, "POST", "/orders", order("o-1", 1999)) for n in range(12)])
+    assert sorted(a.status_code for a in same) == [200] * 11 + [201], [a.text for a in same]
+    assert len({a.json()["id"] for a in same}) == 1
+
+    differing = _in_parallel(
+        [_request(servers[n % 2], tenant, "POST", "/orders", order("o-2", 1000 + n)) for n in range(12)]
+    )
+    assert sorted(a.status_code for a in differing) == [201] + [409] * 11, [a.text for a in differing]
+    recorded = next(a for a in differing if a.status_code == 201).json()
+    for answer in differing:
+        if answer.status_code == 409:
+            assert answer.json()["code"] == "order_conflict"
+            assert answer.json()["context"]["crmOrderId"] == recorded["id"]
+    with servers[1].client(headers=tenant.headers) as http:
+        history = http.get(tenant.url(f"/customers/{profile_id}/orders")).json()
+    assert history["total"] == 2
+    assert {item["orderId"] for item in history["items"]} == {"o-1", "o-2"}
+    assert next(i for i in history["items"] if i["orderId"] == "o-2") == recorded
+
+
 def test_concurrent_moves_onto_one_email_across_processes_leave_one_owner(
     database_url: str, servers: list[Server]
 ) -> None:
