@@ -3,99 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
+import yaml
 from starlette.testclient import TestClient
 
 from tests.factories import Tenant, create_tenant
 
-# The seed's example answer of GET /crm/{accountId}/customers/{crmProfileId}/orders, as the seed
-# (seed/deliverect-crm.openapi.yaml) prints it; its ids are masked, so only Patron's own ids differ.
-SEED_HISTORY: dict[str, Any] = {
-    "total": 6,
-    "page": 1,
-    "size": 50,
-    "items": [
-        {
-            "id": "68f******************f2f",
-            "crmProfileId": "68f******************24b",
-            "orderId": "68f******************c86",
-            "accountId": "68d******************bdd",
-            "channel": 20002,
-            "payment": {"amount": {"value": 100, "currency": "EUR", "display": "1.00"}},
-            "orderDisplayId": "20a2baad-2053-407c-b265-fa21c8a10758",
-            "orderDate": "2025-10-24T16:45:14.665000Z",
-            "orderType": 2,
-            "itemQuantity": 1,
-            "locationId": "68d81e687e6400e6581fc5a9",
-        },
-        {
-            "id": "68f******************f29",
-            "crmProfileId": "68f******************24b",
-            "orderId": "68f******************c76",
-            "accountId": "68d******************bdd",
-            "channel": 20002,
-            "payment": {"amount": {"value": 100, "currency": "EUR", "display": "1.00"}},
-            "orderDisplayId": "3dd773b1-2844-44f1-b33d-0ebc7c7fe2cf",
-            "orderDate": "2025-10-24T16:42:21.527000Z",
-            "orderType": 2,
-            "itemQuantity": 1,
-            "locationId": "68d81e687e6400e6581fc5a9",
-        },
-        {
-            "id": "68fbab62640ae0b44384af1e",
-            "crmProfileId": "68fb6af9a6e06e236a12824b",
-            "orderId": "68fbab62a8a2ab7006c48c56",
-            "accountId": "68d81ae5bbd981dd03137bdd",
-            "channel": 20002,
-            "payment": {"amount": {"value": 100, "currency": "EUR", "display": "1.00"}},
-            "orderDisplayId": "cbb56e22-a7a4-4d99-b395-c5b01802b60b",
-            "orderDate": "2025-10-24T16:37:54.649000Z",
-            "orderType": 2,
-            "itemQuantity": 1,
-            "locationId": "68d81e687e6400e6581fc5a9",
-        },
-        {
-            "id": "68fba5ec640ae0b44384af18",
-            "crmProfileId": "68fb6af9a6e06e236a12824b",
-            "orderId": "68fba5e7a8a2ab7006c48c45",
-            "accountId": "68d81ae5bbd981dd03137bdd",
-            "channel": 20002,
-            "payment": {"amount": {"value": 100, "currency": "EUR", "display": "1.00"}},
-            "orderDisplayId": "29348ba1-7e64-42f5-bb9f-da09bf5eb788",
-            "orderDate": "2025-10-24T16:14:31.793000Z",
-            "orderType": 2,
-            "itemQuantity": 1,
-            "locationId": "68d81e687e6400e6581fc5a9",
-        },
-        {
-            "id": "68fba571640ae0b44384af12",
-            "crmProfileId": "68fb6af9a6e06e236a12824b",
-            "orderId": "68fba56da8a2ab7006c48c35",
-            "accountId": "68d81ae5bbd981dd03137bdd",
-            "channel": 20002,
-            "payment": {"amount": {"value": 100, "currency": "EUR", "display": "1.00"}},
-            "orderDisplayId": "698c81f7-02e6-4c61-a09a-a681827e69d3",
-            "orderDate": "2025-10-24T16:12:29.863000Z",
-            "orderType": 2,
-            "itemQuantity": 1,
-            "locationId": "68d81e687e6400e6581fc5a9",
-        },
-        {
-            "id": "68fba2d36b1fe97ada379842",
-            "crmProfileId": "68fb6af9a6e06e236a12824b",
-            "orderId": "68fba2cdb4275fb21083f66a",
-            "accountId": "68d81ae5bbd981dd03137bdd",
-            "channel": 20002,
-            "payment": {"amount": {"value": 100, "currency": "EUR", "display": "1.00"}},
-            "orderDisplayId": "389e94bd-67f3-4cd5-8973-8784992657cb",
-            "orderDate": "2025-10-24T16:01:16.088000Z",
-            "orderType": 2,
-            "itemQuantity": 1,
-            "locationId": "68d81e687e6400e6581fc5a9",
-        },
-    ],
-}
+SEED = Path(__file__).parents[1] / "docs" / "seed" / "deliverect-crm.openapi.yaml"
+HISTORY_PATH = "/crm/{accountId}/customers/{crmProfileId}/orders"
+
+
+def seed_history() -> dict[str, Any]:
+    """The seed's example answer of the order history (its ids are masked: only Patron's own ids differ)."""
+    document = yaml.safe_load(SEED.read_text(encoding="utf-8"))
+    examples = document["paths"][HISTORY_PATH]["get"]["responses"]["200"]["content"]["application/json"]["examples"]
+    example: dict[str, Any] = examples["OK"]["value"]
+    return example
 
 
 def new_profile(client: TestClient, tenant: Tenant, email: str = "ana@example.com") -> str:
@@ -320,11 +245,13 @@ def keys_of(value: Any) -> Any:
 
 
 def test_the_seeds_order_history_example_reads_back_with_the_same_shape(client: TestClient, database_url: str) -> None:
+    seed = seed_history()
+    assert len(seed["items"]) == 6
     tenant = create_tenant(database_url, channel=20002)
     profile_id = new_profile(client, tenant)
     # Recorded oldest first, and with the seed's orderDates in another offset, to prove the order is by time.
     brussels = timezone(timedelta(hours=2))
-    for example in reversed(SEED_HISTORY["items"]):
+    for example in reversed(seed["items"]):
         when = datetime.fromisoformat(example["orderDate"]).astimezone(brussels).isoformat()
         body = {
             "crmProfileId": profile_id,
@@ -345,9 +272,9 @@ def test_the_seeds_order_history_example_reads_back_with_the_same_shape(client: 
         assert answer.status_code == 201, answer.text
 
     listed = page_of(client, tenant, f"/customers/{profile_id}/orders")
-    assert keys_of(listed) == keys_of(SEED_HISTORY)
+    assert keys_of(listed) == keys_of(seed)
     assert (listed["total"], listed["page"], listed["size"]) == (6, 1, 50)
-    for got, example in zip(listed["items"], SEED_HISTORY["items"], strict=True):
+    for got, example in zip(listed["items"], seed["items"], strict=True):
         assert got["payment"] == example["payment"]
         for key in ("orderId", "orderDisplayId", "orderDate", "orderType", "itemQuantity", "channel", "locationId"):
             assert got[key] == example[key], key
@@ -355,4 +282,40 @@ def test_the_seeds_order_history_example_reads_back_with_the_same_shape(client: 
         one = client.get(tenant.url(f"/orders/{got['id']}"), headers=tenant.headers)
         assert one.status_code == 200
         assert one.json() == got
-        assert keys_of(one.json()) == keys_of(SEED_HISTORY["items"][0])
+        assert keys_of(one.json()) == keys_of(seed["items"][0])
+
+
+def seed_order_example(path: str) -> dict[str, Any]:
+    document = yaml.safe_load(SEED.read_text(encoding="utf-8"))
+    examples = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["examples"]
+    example: dict[str, Any] = examples["OK"]["value"]
+    return example
+
+
+def test_the_seeds_single_order_and_favorite_order_examples_read_back(client: TestClient, database_url: str) -> None:
+    one = seed_order_example("/crm/{accountId}/orders/{crmOrderId}")
+    favorite = seed_order_example("/crm/{accountId}/customers/{crmProfileId}/orders/favorites")
+    tenant = create_tenant(database_url, channel=one["channel"])
+    profile_id = new_profile(client, tenant)
+    body = {
+        "crmProfileId": profile_id,
+        "orderId": "698aa0b1c2d3e4f5a6b7ce6f",  # the seed masks its ids
+        "orderDisplayId": one["orderDisplayId"],
+        "orderDate": one["orderDate"],
+        "orderType": one["orderType"],
+        "itemQuantity": one["itemQuantity"],
+        "locationId": one["locationId"],
+        "payment": {"amount": {"value": one["payment"]["amount"]["value"], "currency": "EUR"}},
+    }
+    created = client.post(tenant.url("/orders"), json=body, headers=tenant.headers)
+    assert created.status_code == 201, created.text
+    read = client.get(tenant.url(f"/orders/{created.json()['id']}"), headers=tenant.headers)
+    assert keys_of(read.json()) == keys_of(one)
+    for key in ("channel", "payment", "orderDisplayId", "orderDate", "orderType", "itemQuantity", "locationId"):
+        assert read.json()[key] == one[key], key
+
+    set_favorites(client, tenant, profile_id, [{"type": "order", "orderId": body["orderId"]}])
+    favorites = page_of(client, tenant, f"/customers/{profile_id}/orders/favorites")
+    # The seed shows one bare order; Patron answers the history's envelope with orders of that shape.
+    assert [keys_of(item) for item in favorites["items"]] == [keys_of(favorite)]
+    assert favorites["items"] == [read.json()]
