@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from hypothesis import assume, example, given
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from patron.orders.schemas import MAX_AMOUNT, display_amount, minor_units, normalize_currency, normalize_order_date
 
 # Each test here is pure: the database fixtures are not used, so they run once, not per backend.
+# No deadline: a loaded CI machine can pause any single example past Hypothesis's 200 ms.
+no_deadline = settings(deadline=None)
 
 UTC_FORMAT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 DISPLAY_FORMAT = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?")
@@ -30,6 +32,7 @@ def test_display_examples(value: int, currency: str, display: str) -> None:
     assert display_amount(value, currency) == display
 
 
+@no_deadline
 @given(amounts, currencies)
 def test_display_is_the_value_in_major_units(value: int, currency: str) -> None:
     display = display_amount(value, currency)
@@ -37,6 +40,7 @@ def test_display_is_the_value_in_major_units(value: int, currency: str) -> None:
     assert Decimal(display) == Decimal(value).scaleb(-exponent)
 
 
+@no_deadline
 @given(amounts, currencies)
 def test_display_has_exactly_the_currencys_decimals_and_no_sign(value: int, currency: str) -> None:
     display = display_amount(value, currency)
@@ -45,12 +49,14 @@ def test_display_has_exactly_the_currencys_decimals_and_no_sign(value: int, curr
     assert decimals == minor_units(currency)
 
 
+@no_deadline
 @given(amounts, amounts, currencies)
 def test_display_orders_like_the_value(a: int, b: int, currency: str) -> None:
     assume(a < b)
     assert Decimal(display_amount(a, currency)) < Decimal(display_amount(b, currency))
 
 
+@no_deadline
 @given(currencies, st.lists(st.booleans(), min_size=3, max_size=3))
 def test_currency_code_is_read_in_any_case(currency: str, upper: list[bool]) -> None:
     written = "".join(c if up else c.lower() for c, up in zip(currency, upper, strict=True))
@@ -84,6 +90,7 @@ def truncated(moment: datetime, fraction_digits: int) -> datetime:
     return moment.replace(microsecond=moment.microsecond // keep * keep)
 
 
+@no_deadline
 @given(instants, offsets, st.integers(min_value=0, max_value=9), st.booleans())
 @example(datetime(2025, 10, 24, 16, 45, 14, 665000, tzinfo=UTC), timezone(timedelta(hours=2)), 3, True)
 def test_an_order_date_is_the_same_instant_in_utc(
@@ -95,12 +102,14 @@ def test_an_order_date_is_the_same_instant_in_utc(
     assert datetime.fromisoformat(normalised) == truncated(instant, fraction_digits)
 
 
+@no_deadline
 @given(instants, offsets)
 def test_normalising_twice_changes_nothing(instant: datetime, offset: timezone) -> None:
     once = normalize_order_date(rfc3339(instant.astimezone(offset), fraction_digits=6, zulu=False))
     assert normalize_order_date(once) == once
 
 
+@no_deadline
 @given(instants, offsets, instants, offsets)
 def test_normalised_dates_sort_as_text_in_time_order(
     a: datetime, a_offset: timezone, b: datetime, b_offset: timezone
@@ -111,6 +120,7 @@ def test_normalised_dates_sort_as_text_in_time_order(
     assert (first == second) == (a == b)
 
 
+@no_deadline
 @given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)), st.integers(0, 6))
 def test_a_naive_date_time_is_refused(moment: datetime, fraction_digits: int) -> None:
     written = moment.isoformat(timespec="seconds")
@@ -120,6 +130,7 @@ def test_a_naive_date_time_is_refused(moment: datetime, fraction_digits: int) ->
         normalize_order_date(written)
 
 
+@no_deadline
 @given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)), offsets)
 def test_any_offset_date_time_is_either_normalised_or_refused_with_a_value_error(
     moment: datetime, offset: timezone
@@ -134,6 +145,7 @@ def test_any_offset_date_time_is_either_normalised_or_refused_with_a_value_error
     assert datetime.fromisoformat(normalised) == moment.replace(tzinfo=offset)
 
 
+@no_deadline
 @given(st.text(max_size=40))
 @example("2025-10-24T16:45:14\uff0e5Z")
 @example("\u0662\u0660\u0662\u0665-10-24T16:45:14Z")
