@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from patron import __version__, errors, openapi
 from patron.accounts import DefaultCountries
 from patron.auth.routes import router as token_router
-from patron.auth.tokens import SigningKeys
+from patron.auth.tokens import SigningKeys, VerifiedTokens
 from patron.config import Settings
 from patron.customers.routes import router as customers_router
 from patron.db import Database
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.keys = SigningKeys()
+    app.state.verified_tokens = VerifiedTokens()
     app.state.default_countries = DefaultCountries()
     metrics = Metrics()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -78,6 +79,8 @@ def _sqlite_engine(settings: Settings, *, busy_timeout_ms: int, write: bool) -> 
         # We issue BEGIN ourselves (deferred for reads, IMMEDIATE for writes).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # Opening may meet another connection's lock: wait for it here, once per connection.
+        cursor.execute(f"PRAGMA busy_timeout={int(settings.busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode=WAL")
         # In WAL mode NORMAL keeps every commit through a crash of the process; only a power
         # cut can lose the last commits, so operators who need that set PATRON_SQLITE_SYNCHRONOUS.
@@ -86,9 +89,11 @@ def _sqlite_engine(settings: Settings, *, busy_timeout_ms: int, write: bool) -> 
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
+    begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        conn.connection.driver_connection.execute(begin)
 
     return engine
 
@@ -131,7 +136,9 @@ def run_sync(settings: Settings, work: Callable[[sqlalchemy.Connection], T]) -> 
 
 
 def _is_locked(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower()
+    # BEGIN runs on the driver connection itself (see _on_begin), so its error arrives unwrapped.
+    orig = exc.orig if isinstance(exc, OperationalError) else exc
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig).lower()
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -230,10 +237,12 @@ class Database:
             try:
                 conn.begin()
                 return
-            except OperationalError as exc:
-                if not _is_locked(exc) or time.monotonic() >= deadline:
+            except (OperationalError, sqlite3.OperationalError) as exc:
+                if not _is_locked(exc):
                     raise
                 conn.rollback()
+                if time.monotonic() >= deadline:
+                    raise Unavailable() from None
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
 

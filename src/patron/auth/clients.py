@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from patron import ids, tables
 from patron.db import Connection
@@ -93,10 +93,11 @@ def verify_secret(found: tuple[Client, str] | None, secret: str) -> Client | Non
     return client
 
 
+_REVOKED = select(tables.api_clients.c.revoked).where(tables.api_clients.c.client_id == bindparam("client_id"))
+
+
 async def is_active(conn: Connection, client_id: str) -> bool:
-    revoked = (
-        await conn.execute(select(tables.api_clients.c.revoked).where(tables.api_clients.c.client_id == client_id))
-    ).first()
+    revoked = (await conn.execute(_REVOKED, {"client_id": client_id})).first()
     return revoked is not None and revoked[0] is None
 
 

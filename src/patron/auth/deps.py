@@ -23,14 +23,18 @@ async def authenticate(request: Request) -> Principal:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise InvalidToken()
+    state = request.app.state
+    known = state.verified_tokens.get(token)
+    if known is not None:
+        return known
     kid = tokens.unverified_kid(token)
     if kid is None:
         raise InvalidToken()
-    state = request.app.state
     secret = await state.keys.find(state.db, kid)
     principal = tokens.verify(token, secret) if secret is not None else None
     if principal is None:
         raise InvalidToken()
+    state.verified_tokens.add(token, principal)
     return principal
 
 

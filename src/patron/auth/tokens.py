@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from patron import tables
 from patron.auth.clients import Client
@@ -27,6 +27,7 @@ class Principal:
     scope: frozenset[str]
     accounts: frozenset[str]
     channel: int
+    expires_at: float = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,9 @@ class IssuedToken:
     expires_in: int
     expires_at: int
     scope: str
+
+
+_SECRET_BY_KID = select(tables.signing_keys.c.secret).where(tables.signing_keys.c.kid == bindparam("kid"))
 
 
 class SigningKeys:
@@ -61,9 +65,7 @@ class SigningKeys:
         if cached is not None:
             return cached
         async with conn_factory.read() as conn:  # type: ignore[attr-defined]
-            row = (
-                await conn.execute(select(tables.signing_keys.c.secret).where(tables.signing_keys.c.kid == kid))
-            ).first()
+            row = (await conn.execute(_SECRET_BY_KID, {"kid": kid})).first()
         if row is None:
             return None
         self._secrets[kid] = row.secret
@@ -127,4 +129,27 @@ def verify(token: str, secret: bytes) -> Principal | None:
         scope=frozenset(scope.split()),
         accounts=frozenset(a for a in accounts if isinstance(a, str)),
         channel=channel,
+        expires_at=claims["exp"],
     )
+
+
+class VerifiedTokens:
+    """Tokens this process has verified, until they expire: a signature is checked once, not on
+    every request. Revocation is still checked on every request (auth/deps.py)."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._principals: dict[str, Principal] = {}
+
+    def get(self, token: str) -> Principal | None:
+        principal = self._principals.get(token)
+        if principal is not None and time.time() >= principal.expires_at:
+            del self._principals[token]
+            return None
+        return principal
+
+    def add(self, token: str, principal: Principal) -> None:
+        if len(self._principals) >= self.MAX_ENTRIES:
+            self._principals.clear()
+        self._principals[token] = principal
