@@ -289,7 +289,7 @@ patches = st.fixed_dictionaries(
         "metadata": _metadata,
         "favorites": st.one_of(st.none(), st.lists(_favorite, max_size=4)),
         "vehicles": st.one_of(st.none(), st.lists(_vehicle, max_size=3)),
-        "shoeSize": st.integers(),  # unknown: ignored
+        "shoeSize": st.integers(-(2**63), 2**63 - 1),  # unknown: ignored (past 64 bits: 422, see test_json_numbers)
     },
 )
 
