@@ -17,19 +17,43 @@ _CHUNK = 1000
 T = TypeVar("T")
 
 
+# Statements of the request paths, built once (building one costs more than running it).
+_PROFILE_EXISTS = select(_c.c.id).where(_c.c.account_id == bindparam("account_id"), _c.c.id == bindparam("id"))
+_GET = select(_o.c.document).where(_o.c.account_id == bindparam("account_id"), _o.c.id == bindparam("id"))
+_BY_ORDER_ID = select(_o.c.id, _o.c.document).where(
+    _o.c.account_id == bindparam("account_id"), _o.c.order_id == bindparam("order_id")
+)
+_OF_PROFILE = (_o.c.account_id == bindparam("account_id"), _o.c.crm_profile_id == bindparam("profile_id"))
+_AMONG = _o.c.order_id.in_(bindparam("order_ids", expanding=True))
+_NEWEST_FIRST = (_o.c.order_date.desc(), _o.c.id.desc())
+_COUNT = select(func.count()).select_from(_o).where(*_OF_PROFILE)
+_COUNT_AMONG = _COUNT.where(_AMONG)
+_DOCUMENTS = (
+    select(_o.c.document)
+    .where(*_OF_PROFILE)
+    .order_by(*_NEWEST_FIRST)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+_DOCUMENTS_AMONG = (
+    select(_o.c.document)
+    .where(*_OF_PROFILE, _AMONG)
+    .order_by(*_NEWEST_FIRST)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+
+
 async def profile_exists(conn: Connection, account_id: str, profile_id: str) -> bool:
-    stmt = select(_c.c.id).where(_c.c.account_id == account_id, _c.c.id == profile_id)
-    return (await conn.execute(stmt)).first() is not None
+    return (await conn.execute(_PROFILE_EXISTS, {"account_id": account_id, "id": profile_id})).first() is not None
 
 
 async def get(conn: Connection, account_id: str, crm_order_id: str) -> str | None:
-    stmt = select(_o.c.document).where(_o.c.account_id == account_id, _o.c.id == crm_order_id)
-    return (await conn.execute(stmt)).scalar()
+    return (await conn.execute(_GET, {"account_id": account_id, "id": crm_order_id})).scalar()
 
 
 async def find_by_order_id(conn: Connection, account_id: str, order_id: str) -> tuple[str, str] | None:
-    stmt = select(_o.c.id, _o.c.document).where(_o.c.account_id == account_id, _o.c.order_id == order_id)
-    row = (await conn.execute(stmt)).first()
+    row = (await conn.execute(_BY_ORDER_ID, {"account_id": account_id, "order_id": order_id})).first()
     return (row.id, row.document) if row is not None else None
 
 
@@ -134,13 +158,14 @@ async def page_of_profile(
     """(total, documents) of a profile's orders, newest orderDate first, ties by id descending.
 
     With ``order_ids``, only the orders whose commerce orderId is among them."""
-    where = [_o.c.account_id == account_id, _o.c.crm_profile_id == profile_id]
+    params: dict[str, Any] = {"account_id": account_id, "profile_id": profile_id}
     if order_ids is not None:
-        where.append(_o.c.order_id.in_(order_ids))
-    total = (await conn.execute(select(func.count()).select_from(_o).where(*where))).scalar_one()
+        if not order_ids:
+            return 0, []
+        params["order_ids"] = order_ids
+    count, documents = (_COUNT, _DOCUMENTS) if order_ids is None else (_COUNT_AMONG, _DOCUMENTS_AMONG)
+    total = (await conn.execute(count, params)).scalar_one()
     if offset >= total:
         return total, []
-    rows = await conn.execute(
-        select(_o.c.document).where(*where).order_by(_o.c.order_date.desc(), _o.c.id.desc()).offset(offset).limit(limit)
-    )
+    rows = await conn.execute(documents, {**params, "offset": offset, "limit": limit})
     return total, [row.document for row in rows]
