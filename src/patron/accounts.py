@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from patron import ids, tables
-from patron.db import Connection
+from patron.db import Connection, Database
 from patron.timefmt import format_utc, utcnow
 
 
@@ -36,19 +36,21 @@ async def existing(conn: Connection, account_ids: list[str]) -> set[str]:
     return {row.account_id for row in rows}
 
 
+_DEFAULT_COUNTRY = select(tables.accounts.c.default_country).where(
+    tables.accounts.c.account_id == bindparam("account_id")
+)
+
+
 class DefaultCountries:
     """Each account's default country, cached in the process: it is set once, at creation."""
 
     def __init__(self) -> None:
         self._known: dict[str, str | None] = {}
 
-    async def get(self, conn: Connection, account_id: str) -> str | None:
+    async def get(self, db: Database, account_id: str) -> str | None:
         if account_id not in self._known:
-            row = (
-                await conn.execute(
-                    select(tables.accounts.c.default_country).where(tables.accounts.c.account_id == account_id)
-                )
-            ).first()
+            async with db.single() as conn:
+                row = (await conn.execute(_DEFAULT_COUNTRY, {"account_id": account_id})).first()
             if row is None:
                 return None  # not cached: the account may be created later
             self._known[account_id] = row.default_country

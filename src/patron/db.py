@@ -103,7 +103,8 @@ def create_async_postgres_engine(settings: Settings) -> AsyncEngine:
         settings.async_database_url,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping (a round trip on every checkout): a connection found dead answers 503 once
+        # and the pool replaces it.
         # A write stuck behind another transaction's row lock gives up like SQLite's busy timeout: 503.
         connect_args={"server_settings": {"lock_timeout": f"{settings.busy_timeout_ms}ms"}},
         hide_parameters=True,  # a failed statement's values (emails, profiles) never reach the logs
@@ -141,6 +142,14 @@ def _is_locked(exc: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig).lower()
 
 
+def _retryable(exc: DBAPIError) -> bool:
+    """What a retry can get past (a lock, a serialisation failure, a dropped connection): 503."""
+    if is_busy(exc) or exc.connection_invalidated:
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        return True
+    return False
+
+
 def is_busy(exc: BaseException) -> bool:
     """True for lock time-outs and serialisation failures: the caller may retry or answer 503."""
     if _is_locked(exc):
@@ -174,6 +183,7 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
+        """A read transaction: one consistent snapshot for several statements."""
         try:
             if self.is_sqlite:
                 with self._reader.connect() as conn, conn.begin():
@@ -182,7 +192,22 @@ class Database:
                 async with self._postgres() as aconn, aconn.begin():
                     yield aconn
         except DBAPIError as exc:
-            if is_busy(exc):
+            if _retryable(exc):
+                raise Unavailable() from exc
+            raise
+
+    @asynccontextmanager
+    async def single(self) -> AsyncIterator[Connection]:
+        """For one read statement, which is its own snapshot: no BEGIN and COMMIT around it."""
+        try:
+            if self.is_sqlite:
+                with self._reader.connect() as conn:
+                    yield _SQLiteConnection(conn)
+            else:
+                async with self._postgres() as aconn:
+                    yield await aconn.execution_options(isolation_level="AUTOCOMMIT")
+        except DBAPIError as exc:
+            if _retryable(exc):
                 raise Unavailable() from exc
             raise
 
@@ -227,7 +252,7 @@ class Database:
                 async with self._postgres() as aconn, aconn.begin():
                     yield aconn
         except DBAPIError as exc:
-            if is_busy(exc):
+            if _retryable(exc):
                 raise Unavailable() from exc
             raise
 

@@ -64,7 +64,7 @@ async def admit(request: Request) -> Principal:
                 else None
             )
     else:
-        async with db.read() as conn:
+        async with db.single() as conn:
             active = await clients.is_active(conn, principal.client_id)
         retry_after = None
     if not active:

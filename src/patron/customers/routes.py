@@ -44,9 +44,7 @@ def profile_response(profile: StoredProfile) -> Response:
 
 
 async def _context(request: Request, account_id: str) -> dict[str, Any]:
-    db: Database = request.app.state.db
-    async with db.read() as conn:
-        country = await request.app.state.default_countries.get(conn, account_id)
+    country = await request.app.state.default_countries.get(request.app.state.db, account_id)
     return {"default_country": country}
 
 
@@ -99,7 +97,7 @@ async def lookup_customer(request: Request, accountId: str, principal: ReadPrinc
             "Give an email or a phone to look up.",
         )
     db: Database = request.app.state.db
-    async with db.read() as conn:
+    async with db.single() as conn:
         profile = await service.lookup(conn, accountId, query)
     return profile_response(profile)
 
@@ -114,7 +112,7 @@ async def lookup_customer(request: Request, accountId: str, principal: ReadPrinc
 )
 async def get_customer(request: Request, accountId: str, crmProfileId: str, principal: ReadPrincipal) -> Response:
     db: Database = request.app.state.db
-    async with db.read() as conn:
+    async with db.single() as conn:
         profile = await service.get(conn, accountId, crmProfileId)
     return profile_response(profile)
 

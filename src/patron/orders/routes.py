@@ -114,6 +114,6 @@ async def favorite_orders(
 )
 async def get_order(request: Request, accountId: str, crmOrderId: str, principal: ReadPrincipal) -> Response:
     db: Database = request.app.state.db
-    async with db.read() as conn:
+    async with db.single() as conn:
         document = await service.get(conn, accountId, crmOrderId)
     return _json(document)
