@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Annotated, Any
 
 import email_validator
@@ -51,15 +52,21 @@ def normalize_email(raw: str) -> str:
     if not value:
         raise ValueError("must be an email address, not empty")
     try:
-        email_validator.validate_email(value, check_deliverability=False)
+        _validated(value)
     except email_validator.EmailNotValidError as exc:
         raise ValueError(f"is not a valid email address: {exc}") from None
     return value
 
 
+# A write checks an address, then derives its key: parse each address once.
+@lru_cache(maxsize=4096)
+def _validated(address: str) -> email_validator.ValidatedEmail:
+    return email_validator.validate_email(address, check_deliverability=False)
+
+
 def email_key(address: str) -> str:
     """The form two addresses are compared in: local part case-folded, domain lower-case IDNA."""
-    parsed = email_validator.validate_email(address.strip(), check_deliverability=False)
+    parsed = _validated(address.strip())
     return parsed.local_part.casefold() + "@" + parsed.ascii_domain.lower()
 
 
