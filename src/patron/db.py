@@ -142,9 +142,9 @@ def _is_locked(exc: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig).lower()
 
 
-def _retryable(exc: DBAPIError) -> bool:
+def _retryable(exc: DBAPIError | sqlite3.OperationalError) -> bool:
     """What a retry can get past (a lock, a serialisation failure, a dropped connection): 503."""
-    if is_busy(exc) or exc.connection_invalidated:
+    if is_busy(exc) or getattr(exc, "connection_invalidated", False):
         log.warning("database unavailable: %s", exc.__class__.__name__)
         return True
     return False
@@ -191,7 +191,7 @@ class Database:
             else:
                 async with self._postgres() as aconn, aconn.begin():
                     yield aconn
-        except DBAPIError as exc:
+        except (DBAPIError, sqlite3.OperationalError) as exc:
             if _retryable(exc):
                 raise Unavailable() from exc
             raise
@@ -206,7 +206,7 @@ class Database:
             else:
                 async with self._postgres() as aconn:
                     yield await aconn.execution_options(isolation_level="AUTOCOMMIT")
-        except DBAPIError as exc:
+        except (DBAPIError, sqlite3.OperationalError) as exc:
             if _retryable(exc):
                 raise Unavailable() from exc
             raise
@@ -251,7 +251,7 @@ class Database:
             else:
                 async with self._postgres() as aconn, aconn.begin():
                     yield aconn
-        except DBAPIError as exc:
+        except (DBAPIError, sqlite3.OperationalError) as exc:
             if _retryable(exc):
                 raise Unavailable() from exc
             raise

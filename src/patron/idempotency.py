@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patron import tables
@@ -160,7 +160,8 @@ async def _read_body(receive: Receive) -> tuple[bytes, bool]:
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks), True
+            # The client hung up mid-body: claim nothing, so its retry runs afresh.
+            raise ClientDisconnect()
         chunk = message.get("body", b"")
         size += len(chunk)
         chunks.append(chunk)

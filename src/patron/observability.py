@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -131,6 +132,9 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client hung up while sending its body: nobody to answer, nothing was written.
+            status = 499
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
             if response_started:
