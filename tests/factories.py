@@ -16,8 +16,27 @@ from patron.db import Database
 # Still argon2id, at a cost that keeps a suite creating hundreds of clients fast.
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
+# Every profile answer has exactly these keys, as the seed's examples do.
+PROFILE_KEYS = {
+    "externalId",
+    "loyaltyProviderId",
+    "deliveryAddresses",
+    "billingAddress",
+    "metadata",
+    "vehicles",
+    "id",
+    "accountId",
+    "channel",
+    "created",
+    "updated",
+    "contact",
+    "favorites",
+}
 
-def _run(database_url: str, work: Any) -> Any:
+
+def on_database(database_url: str, work: Any) -> Any:
+    """Run ``work(conn)`` in one write transaction on that database."""
+
     async def main() -> Any:
         db = Database(Settings(database_url=database_url))
         try:
@@ -33,7 +52,7 @@ def create_account(database_url: str, *, name: str = "Test restaurant", default_
     async def work(conn: Any) -> str:
         return (await accounts.create(conn, name=name, default_country=default_country))["accountId"]
 
-    return _run(database_url, work)
+    return on_database(database_url, work)
 
 
 def create_api_client(
@@ -51,7 +70,7 @@ def create_api_client(
         )
         return client.client_id, secret
 
-    return _run(database_url, work)
+    return on_database(database_url, work)
 
 
 def mint_token(database_url: str, client_id: str, *, ttl_seconds: int = 3600) -> str:
@@ -64,7 +83,7 @@ def mint_token(database_url: str, client_id: str, *, ttl_seconds: int = 3600) ->
         client = found[0]
         return tokens.issue(client, kid=kid, secret=secret, ttl_seconds=ttl_seconds, scope=client.scope).access_token
 
-    return _run(database_url, work)
+    return on_database(database_url, work)
 
 
 @dataclass

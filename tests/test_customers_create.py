@@ -11,24 +11,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.factories import Tenant, create_api_client, create_tenant, mint_token
+from tests.factories import PROFILE_KEYS, Tenant, create_api_client, create_tenant, mint_token
 from tests.test_errors_and_limits import assert_names
 
-PROFILE_KEYS = {
-    "externalId",
-    "loyaltyProviderId",
-    "deliveryAddresses",
-    "billingAddress",
-    "metadata",
-    "vehicles",
-    "id",
-    "accountId",
-    "channel",
-    "created",
-    "updated",
-    "contact",
-    "favorites",
-}
 CONTACT_KEYS = {"email", "firstName", "lastName", "birthdate", "phone", "fullName"}
 ID = re.compile(r"[0-9a-f]{24}")
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,29 +14,15 @@ from starlette.testclient import TestClient
 
 from patron import tables
 from patron.auth import clients
-from patron.config import Settings
-from patron.db import Database
 from patron.idempotency import fingerprint
-from tests.factories import Tenant
-
-
-def _on_db(database_url: str, work: Any) -> Any:
-    async def main() -> Any:
-        db = Database(Settings(database_url=database_url))
-        try:
-            async with db.write() as conn:
-                return await work(conn)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
+from tests.factories import Tenant, on_database
 
 
 def count_profiles(database_url: str) -> int:
     async def work(conn: Any) -> int:
         return (await conn.execute(select(func.count()).select_from(tables.customers))).scalar_one()
 
-    return _on_db(database_url, work)
+    return on_database(database_url, work)
 
 
 def stored_keys(database_url: str) -> list[Any]:
@@ -45,24 +30,24 @@ def stored_keys(database_url: str) -> list[Any]:
         t = tables.idempotency_keys
         return list((await conn.execute(select(t.c.client_id, t.c.key, t.c.status))).all())
 
-    return _on_db(database_url, work)
+    return on_database(database_url, work)
 
 
 def put_key_row(database_url: str, **values: Any) -> None:
     async def work(conn: Any) -> None:
         await conn.execute(tables.idempotency_keys.insert().values(**values))
 
-    _on_db(database_url, work)
+    on_database(database_url, work)
 
 
 @contextmanager
 def customers_table_missing(database_url: str) -> Iterator[None]:
     """Make every write to customers fail (a 500), then put the table back."""
-    _on_db(database_url, lambda conn: conn.execute(text("ALTER TABLE customers RENAME TO customers_away")))
+    on_database(database_url, lambda conn: conn.execute(text("ALTER TABLE customers RENAME TO customers_away")))
     try:
         yield
     finally:
-        _on_db(database_url, lambda conn: conn.execute(text("ALTER TABLE customers_away RENAME TO customers")))
+        on_database(database_url, lambda conn: conn.execute(text("ALTER TABLE customers_away RENAME TO customers")))
 
 
 def keyed(tenant: Tenant, key: str, **extra: str) -> dict[str, str]:
@@ -352,7 +337,7 @@ def test_a_refused_token_does_not_use_up_the_key(client: TestClient, tenant: Ten
 def test_a_revoked_client_cannot_replay_a_stored_answer(client: TestClient, tenant: Tenant, database_url: str) -> None:
     body = {"contact": {"email": "ana@example.com", "firstName": "Ana"}}
     assert client.post(tenant.url("/customers"), json=body, headers=keyed(tenant, "k")).status_code == 200
-    assert _on_db(database_url, lambda conn: clients.revoke(conn, tenant.client_id))
+    assert on_database(database_url, lambda conn: clients.revoke(conn, tenant.client_id))
 
     replay = client.post(tenant.url("/customers"), json=body, headers=keyed(tenant, "k"))
     assert replay.status_code == 401

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from tests.conftest import ADMIN_URL, Backend, _run_sql
-from tests.factories import Tenant, create_tenant
+from tests.factories import PROFILE_KEYS, Tenant, create_tenant
 from tests.server import Server, serving, stored_profiles
 
 pytestmark = pytest.mark.server
@@ -25,22 +25,6 @@ WRITERS = 4
 # Acknowledged writes to wait for before the crash: enough that the kill lands mid-load.
 WRITES_BEFORE_CRASH = 60
 PATCHES_PER_PROFILE = 4
-
-PROFILE_KEYS = {
-    "externalId",
-    "loyaltyProviderId",
-    "deliveryAddresses",
-    "billingAddress",
-    "metadata",
-    "vehicles",
-    "id",
-    "accountId",
-    "channel",
-    "created",
-    "updated",
-    "contact",
-    "favorites",
-}
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
@@ -19,21 +18,8 @@ from starlette.testclient import TestClient
 from patron import tables
 from patron.app import create_app
 from patron.config import Settings
-from patron.db import Database
 from tests.conftest import make_settings
-from tests.factories import Tenant, mint_token
-
-
-def _on_db(database_url: str, work: Any) -> Any:
-    async def main() -> Any:
-        db = Database(Settings(database_url=database_url))
-        try:
-            async with db.write() as conn:
-                return await work(conn)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
+from tests.factories import Tenant, mint_token, on_database
 
 
 def signing_key(database_url: str) -> tuple[str, bytes]:
@@ -44,7 +30,7 @@ def signing_key(database_url: str) -> tuple[str, bytes]:
         row = (await conn.execute(select(t.c.kid, t.c.secret).order_by(t.c.created.desc()).limit(1))).one()
         return row.kid, bytes(row.secret)
 
-    return _on_db(database_url, work)
+    return on_database(database_url, work)
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -226,7 +212,7 @@ def test_secrets_are_stored_as_argon2id_hashes(tenant: Tenant, database_url: str
         t = tables.api_clients
         return list((await conn.execute(select(t))).all())
 
-    rows = _on_db(database_url, work)
+    rows = on_database(database_url, work)
     row = next(r for r in rows if r.client_id == tenant.client_id)
     assert row.secret_hash.startswith("$argon2id$")
     for stored in rows:
