@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import swagger_ui
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -34,6 +35,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings)
+        # Each argon2id check of a client secret holds 64 MiB while it runs: a flood of token
+        # requests (random client_ids escape the per-client lockout) queues here instead.
+        app.state.secret_checks = anyio.CapacityLimiter(2)
         try:
             yield
         finally:

@@ -127,7 +127,7 @@ async def _issue(request: Request) -> Response:
     async with db.read() as conn:
         row = await clients.get(conn, client_id)
     # argon2 is deliberately slow: keep it off the event loop.
-    client = await anyio.to_thread.run_sync(clients.verify_secret, row, secret)
+    client = await anyio.to_thread.run_sync(clients.verify_secret, row, secret, limiter=request.app.state.secret_checks)
     if client is None:
         async with db.write() as conn:
             await ratelimit.record_token_failure(conn, client_id)
