@@ -32,3 +32,9 @@ def test_an_amount_past_64_bits_is_a_validation_error(client: TestClient, tenant
     )
     answer = client.post(tenant.url("/orders"), content=body, headers={**tenant.headers, **JSON})
     assert answer.status_code == 422
+
+
+def test_an_integer_just_past_the_64_bit_minimum_is_refused(client: TestClient, tenant: Tenant) -> None:
+    body = b'{"email": "ana@example.com", "metadata": {"neg": -9223372036854775809}}'
+    answer = client.post(tenant.url("/customers"), content=body, headers={**tenant.headers, **JSON})
+    assert answer.status_code == 422

@@ -28,8 +28,18 @@ T = TypeVar("T")
 
 
 def is_json_media_type(content_type: str | None) -> bool:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+    """application/json (or a +json type), in UTF-8: JSON has no other encoding on the wire."""
+    media_type, _, parameters = (content_type or "").partition(";")
+    media_type = media_type.strip().lower()
+    if not (
+        media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+    ):
+        return False
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
 
 
 async def read_bytes(request: Request) -> bytes:
@@ -57,7 +67,7 @@ async def read_json(request: Request) -> Any:
 
 
 # orjson reads an integer past 64 bits as a float, silently; such a body takes the exact parser.
-_LONG_NUMBER = re.compile(rb"\d{20}")
+_LONG_NUMBER = re.compile(rb"\d{19}")
 _INT64 = 2**63
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from patron import ids
 from patron.config import Settings
@@ -42,6 +43,13 @@ def _fail(message: str) -> None:
 @click.group()
 def main() -> None:
     """Patron: a self-hosted guest CRM that speaks the Deliverect CRM API."""
+    try:
+        Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PATRON_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+        )
+        raise click.ClickException(f"bad setting: {problems}") from None
 
 
 @main.command()
@@ -65,6 +73,9 @@ def serve(host: str, port: int, workers: int) -> None:
         access_log=False,
         log_level=settings.log_level.lower(),
         server_header=False,
+        # Requests in flight get this long to finish on SIGTERM; a stalled client does not hold
+        # the process up for ever.
+        timeout_graceful_shutdown=10,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,7 +13,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PATRON_", extra="ignore")
 
     database_url: str = "sqlite:///./patron.db"
-    token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    token_ttl_seconds: int = Field(default=3600, ge=1, le=86400)
     rate_limit_per_second: float = Field(default=50, ge=0)
     rate_limit_burst: int = Field(default=100, ge=0)
     metrics: bool = True
@@ -22,8 +22,15 @@ class Settings(BaseSettings):
     # How long a write waits for the database lock (SQLite) before answering 503.
     busy_timeout_ms: int = Field(default=5000, ge=0)
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = "INFO"
     access_log: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return url
 
     @cached_property
     def async_database_url(self) -> str:

@@ -21,6 +21,16 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str) -> None:
     """Bring the database to the newest schema (safe to run on every start)."""
     command.upgrade(alembic_config(database_url), "head")
+    _owner_only(database_url)
+
+
+def _owner_only(database_url: str) -> None:
+    # The file holds the token signing keys: whoever reads it can sign tokens. SQLite gives its
+    # -wal and -shm files the database file's permissions.
+    if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
+        path = Path(database_url[len("sqlite:///") :])
+        if path.exists():
+            path.chmod(0o600)
 
 
 async def upgrade_async(database_url: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from iso4217 import Currency as Iso4217
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
@@ -86,7 +86,9 @@ class OrderCreate(_Body):
     payment: PaymentIn
     orderDisplayId: Text | None = None
     orderDate: OrderDate
-    orderType: Literal[0, 1, 2, 3, 4] = Field(0, description="0 unknown, 1 pickup, 2 delivery, 3 eat-in, 4 curbside")
+    orderType: Annotated[int, Strict(), Field(ge=0, le=4)] = Field(
+        0, description="0 unknown, 1 pickup, 2 delivery, 3 eat-in, 4 curbside"
+    )
     itemQuantity: Annotated[int, Strict(), Field(ge=0, le=MAX_CHANNEL)] = 0
     locationId: Text | None = None
 
