@@ -297,7 +297,7 @@ Try it, in another terminal:
     -d '{{"client_id": "{state["client_id"]}", "client_secret": "{state["client_secret"]}", "grant_type": "client_credentials"}}' \\
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   curl -s {base}/crm/{state["accountId"]}/customers -H "Authorization: Bearer $TOKEN" \\
-    -H 'Content-Type: application/json' -d '{{"contact": {{"email": "ana@example.com", "firstName": "Ana"}}}}'
+    -H 'Content-Type: application/json' -d '{{"contact": {{"email": "first.guest@example.com", "firstName": "Sam"}}}}'
 
 API docs: {base}/docs
 """
