@@ -12,8 +12,8 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy
@@ -150,6 +150,16 @@ def _retryable(exc: DBAPIError | sqlite3.OperationalError) -> bool:
     return False
 
 
+@contextmanager
+def _retryable_as_503() -> Iterator[None]:
+    try:
+        yield
+    except (DBAPIError, sqlite3.OperationalError) as exc:
+        if _retryable(exc):
+            raise Unavailable() from exc
+        raise
+
+
 def is_busy(exc: BaseException) -> bool:
     """True for lock time-outs and serialisation failures: the caller may retry or answer 503."""
     if _is_locked(exc):
@@ -184,32 +194,24 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
         """A read transaction: one consistent snapshot for several statements."""
-        try:
+        with _retryable_as_503():
             if self.is_sqlite:
                 with self._reader.connect() as conn, conn.begin():
                     yield _SQLiteConnection(conn)
             else:
                 async with self._postgres() as aconn, aconn.begin():
                     yield aconn
-        except (DBAPIError, sqlite3.OperationalError) as exc:
-            if _retryable(exc):
-                raise Unavailable() from exc
-            raise
 
     @asynccontextmanager
     async def single(self) -> AsyncIterator[Connection]:
         """For one read statement, which is its own snapshot: no BEGIN and COMMIT around it."""
-        try:
+        with _retryable_as_503():
             if self.is_sqlite:
                 with self._reader.connect() as conn:
                     yield _SQLiteConnection(conn)
             else:
                 async with self._postgres() as aconn:
                     yield await aconn.execution_options(isolation_level="AUTOCOMMIT")
-        except (DBAPIError, sqlite3.OperationalError) as exc:
-            if _retryable(exc):
-                raise Unavailable() from exc
-            raise
 
     @asynccontextmanager
     async def _postgres(self) -> AsyncIterator[AsyncConnection]:
@@ -229,7 +231,7 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
         """A write transaction. On SQLite it holds the write lock from BEGIN to COMMIT."""
-        try:
+        with _retryable_as_503():
             if self.is_sqlite:
                 deadline = time.monotonic() + self.settings.busy_timeout_ms / 1000
                 try:
@@ -251,10 +253,6 @@ class Database:
             else:
                 async with self._postgres() as aconn, aconn.begin():
                     yield aconn
-        except (DBAPIError, sqlite3.OperationalError) as exc:
-            if _retryable(exc):
-                raise Unavailable() from exc
-            raise
 
     async def _begin_immediate(self, conn: sqlalchemy.Connection, deadline: float) -> None:
         pause = 0.001
